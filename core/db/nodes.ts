@@ -1,0 +1,100 @@
+// nodes: compute nodes, registered and kept fresh by their host agents.
+import { sql, type CommonQueryMethods } from 'slonik';
+import { z } from 'zod';
+import { JsonObject, NodeStatus } from '../domain.js';
+import { NotFoundError } from '../errors.js';
+import { ensurePortPool } from './ports.js';
+
+export const NodeRow = z.object({
+  id: z.string().uuid(),
+  name: z.string(),
+  grpc_address: z.string(),
+  public_host: z.string(),
+  port_range_start: z.number().int(),
+  port_range_end: z.number().int(),
+  capacity: z.number().int(),
+  status: NodeStatus,
+  last_heartbeat: z.date().nullable(),
+  agent_version: z.string().nullable(),
+  stats: JsonObject,
+  created_at: z.date(),
+  updated_at: z.date(),
+});
+export type NodeRow = z.infer<typeof NodeRow>;
+
+const nodeColumns = sql.fragment`
+  id, name, grpc_address, public_host, port_range_start, port_range_end, capacity,
+  status, last_heartbeat, agent_version, stats, created_at, updated_at
+`;
+
+export interface NodeRegistration {
+  name: string;
+  grpcAddress: string;
+  publicHost: string;
+  portRangeStart: number;
+  portRangeEnd: number;
+  capacity: number;
+  agentVersion: string;
+}
+
+/** Upserts the node by name as active with a fresh heartbeat, and its port pool. */
+export async function registerNode(
+  db: CommonQueryMethods,
+  node: NodeRegistration,
+): Promise<NodeRow> {
+  const row = await db.one(sql.type(NodeRow)`
+    INSERT INTO nodes (name, grpc_address, public_host, port_range_start, port_range_end, capacity,
+                       agent_version, status, last_heartbeat)
+    VALUES (${node.name}, ${node.grpcAddress}, ${node.publicHost}, ${node.portRangeStart},
+            ${node.portRangeEnd}, ${node.capacity}, ${node.agentVersion}, 'active', CURRENT_TIMESTAMP)
+    ON CONFLICT (name) DO UPDATE SET
+      grpc_address = EXCLUDED.grpc_address, public_host = EXCLUDED.public_host,
+      port_range_start = EXCLUDED.port_range_start, port_range_end = EXCLUDED.port_range_end,
+      capacity = EXCLUDED.capacity, agent_version = EXCLUDED.agent_version,
+      status = CASE WHEN nodes.status = 'draining' THEN 'draining' ELSE 'active' END,
+      last_heartbeat = CURRENT_TIMESTAMP
+    RETURNING ${nodeColumns}
+  `);
+  await ensurePortPool(db, row.id, node.portRangeStart, node.portRangeEnd);
+  return row;
+}
+
+export async function recordHeartbeat(
+  db: CommonQueryMethods,
+  nodeId: string,
+  stats: JsonObject,
+): Promise<void> {
+  await db.query(sql.unsafe`
+    UPDATE nodes SET last_heartbeat = CURRENT_TIMESTAMP, stats = ${sql.jsonb(stats)}
+    WHERE id = ${nodeId}
+  `);
+}
+
+export async function setNodeStatus(
+  db: CommonQueryMethods,
+  nodeId: string,
+  status: NodeStatus,
+): Promise<void> {
+  await db.query(sql.unsafe`UPDATE nodes SET status = ${status} WHERE id = ${nodeId}`);
+}
+
+export async function findNode(db: CommonQueryMethods, id: string): Promise<NodeRow | null> {
+  return db.maybeOne(sql.type(NodeRow)`SELECT ${nodeColumns} FROM nodes WHERE id = ${id}`);
+}
+
+export async function getNode(db: CommonQueryMethods, id: string): Promise<NodeRow> {
+  const row = await findNode(db, id);
+  if (!row) throw new NotFoundError(`node ${id} not found`, { nodeId: id });
+  return row;
+}
+
+export async function findNodeByName(
+  db: CommonQueryMethods,
+  name: string,
+): Promise<NodeRow | null> {
+  return db.maybeOne(sql.type(NodeRow)`SELECT ${nodeColumns} FROM nodes WHERE name = ${name}`);
+}
+
+export async function listNodes(db: CommonQueryMethods): Promise<readonly NodeRow[]> {
+  return db.any(sql.type(NodeRow)`SELECT ${nodeColumns} FROM nodes ORDER BY name`);
+}

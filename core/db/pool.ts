@@ -1,0 +1,69 @@
+// The database pool: slonik on pg, with rows validated against the zod schema
+// each query declares (sql.type(schema)), and timestamps parsed to Date.
+import '../polyfills.js';
+import {
+  createPool,
+  createTypeParserPreset,
+  SchemaValidationError,
+  type DatabasePool,
+  type Interceptor,
+  type QueryResultRow,
+} from 'slonik';
+
+export type { DatabasePool };
+
+/**
+ * Validates every row of a typed query against its schema. slonik's
+ * sql.type() only types rows; without this interceptor nothing checks them.
+ */
+export const resultParserInterceptor: Interceptor = {
+  name: 'minimcp-result-parser',
+  transformRowAsync: async (queryContext, query, row) => {
+    const parser = queryContext.resultParser;
+    if (!parser) return row;
+    const result = await parser['~standard'].validate(row);
+    if (result.issues) {
+      throw new SchemaValidationError(query, row, result.issues);
+    }
+    return result.value as QueryResultRow;
+  },
+};
+
+const parseTimestamp = (value: string | null): Date | number | null => {
+  if (value === null) return null;
+  if (value === 'infinity') return Number.POSITIVE_INFINITY;
+  if (value === '-infinity') return Number.NEGATIVE_INFINITY;
+  return new Date(value);
+};
+
+/** slonik's preset, with timestamps as Date instead of epoch milliseconds. */
+const typeParsers = [
+  ...createTypeParserPreset().filter((p) => p.name !== 'timestamptz' && p.name !== 'timestamp'),
+  { name: 'timestamptz', parse: parseTimestamp },
+  { name: 'timestamp', parse: parseTimestamp },
+  // COUNT(*) and friends: small enough for a JS number in this domain.
+  { name: 'int8', parse: (value: string) => Number.parseInt(value, 10) },
+];
+
+export interface PoolOptions {
+  /** Maximum open connections. */
+  maximumPoolSize?: number;
+  /** Milliseconds to wait for a connection before failing. */
+  connectionTimeoutMs?: number;
+  /** Milliseconds a statement may run. */
+  statementTimeoutMs?: number;
+}
+
+export async function createDatabasePool(
+  connectionUri: string,
+  options: PoolOptions = {},
+): Promise<DatabasePool> {
+  return createPool(connectionUri, {
+    interceptors: [resultParserInterceptor],
+    typeParsers,
+    maximumPoolSize: options.maximumPoolSize ?? 10,
+    connectionTimeout: options.connectionTimeoutMs ?? 5_000,
+    statementTimeout: options.statementTimeoutMs ?? 30_000,
+    captureStackTrace: false,
+  });
+}

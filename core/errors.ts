@@ -1,0 +1,126 @@
+// The errors a caller can act on. Each has a stable `code`, an HTTP status for
+// the API's problem+json answers and a gRPC status for the agent contract;
+// the edges translate them once (lambdas/problem.ts, agent/grpc-server.ts).
+// Context fields never carry a secret.
+
+/** gRPC status codes we use (numeric values of @grpc/grpc-js `status`). */
+export const GrpcCode = {
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+export abstract class MiniMcpError extends Error {
+  abstract readonly code: string;
+  abstract readonly httpStatus: number;
+  abstract readonly grpcCode: number;
+  /** Non-secret context for logs and problem details. */
+  readonly context: Record<string, unknown>;
+
+  constructor(
+    message: string,
+    context: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+    this.context = context;
+  }
+}
+
+export class ValidationError extends MiniMcpError {
+  readonly code = 'VALIDATION_FAILED';
+  readonly httpStatus = 400;
+  readonly grpcCode = GrpcCode.INVALID_ARGUMENT;
+}
+
+export class UnauthenticatedError extends MiniMcpError {
+  readonly code = 'UNAUTHENTICATED';
+  readonly httpStatus = 401;
+  readonly grpcCode = GrpcCode.UNAUTHENTICATED;
+}
+
+export class ForbiddenError extends MiniMcpError {
+  readonly code = 'FORBIDDEN';
+  readonly httpStatus = 403;
+  readonly grpcCode = GrpcCode.PERMISSION_DENIED;
+}
+
+export class NotFoundError extends MiniMcpError {
+  readonly code = 'NOT_FOUND';
+  readonly httpStatus = 404;
+  readonly grpcCode = GrpcCode.NOT_FOUND;
+}
+
+export class ConflictError extends MiniMcpError {
+  readonly code = 'CONFLICT';
+  readonly httpStatus = 409;
+  readonly grpcCode = GrpcCode.ALREADY_EXISTS;
+}
+
+export class RateLimitedError extends MiniMcpError {
+  readonly code = 'RATE_LIMITED';
+  readonly httpStatus = 429;
+  readonly grpcCode = GrpcCode.RESOURCE_EXHAUSTED;
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    context: Record<string, unknown> = {},
+  ) {
+    super(message, context);
+  }
+}
+
+export class InstanceLimitError extends MiniMcpError {
+  readonly code = 'INSTANCE_LIMIT_REACHED';
+  readonly httpStatus = 429;
+  readonly grpcCode = GrpcCode.RESOURCE_EXHAUSTED;
+}
+
+export class KeyMissingError extends MiniMcpError {
+  readonly code = 'KEY_MISSING';
+  readonly httpStatus = 409;
+  readonly grpcCode = GrpcCode.FAILED_PRECONDITION;
+}
+
+/** Ciphertext, IV, tag or wrapped key altered, or the wrong user/type context. */
+export class DecryptionError extends MiniMcpError {
+  readonly code = 'KEY_UNDECRYPTABLE';
+  readonly httpStatus = 500;
+  readonly grpcCode = GrpcCode.FAILED_PRECONDITION;
+}
+
+export class PortPoolExhaustedError extends MiniMcpError {
+  readonly code = 'PORT_POOL_EXHAUSTED';
+  readonly httpStatus = 503;
+  readonly grpcCode = GrpcCode.RESOURCE_EXHAUSTED;
+}
+
+export class NoNodeAvailableError extends MiniMcpError {
+  readonly code = 'NO_NODE_AVAILABLE';
+  readonly httpStatus = 503;
+  readonly grpcCode = GrpcCode.UNAVAILABLE;
+}
+
+export class DatabaseUnavailableError extends MiniMcpError {
+  readonly code = 'DATABASE_UNAVAILABLE';
+  readonly httpStatus = 503;
+  readonly grpcCode = GrpcCode.UNAVAILABLE;
+}
+
+export class AgentUnavailableError extends MiniMcpError {
+  readonly code = 'AGENT_UNAVAILABLE';
+  readonly httpStatus = 503;
+  readonly grpcCode = GrpcCode.UNAVAILABLE;
+}
+
+export function isMiniMcpError(error: unknown): error is MiniMcpError {
+  return error instanceof MiniMcpError;
+}
