@@ -124,3 +124,10 @@ export class AgentUnavailableError extends MiniMcpError {
 export function isMiniMcpError(error: unknown): error is MiniMcpError {
   return error instanceof MiniMcpError;
 }
+
+/** The key provider (KMS) could not be reached or throttled us; retrying later may work. */
+export class KeyProviderUnavailableError extends MiniMcpError {
+  readonly code = 'KEY_PROVIDER_UNAVAILABLE';
+  readonly httpStatus = 503;
+  readonly grpcCode = GrpcCode.UNAVAILABLE;
+}
