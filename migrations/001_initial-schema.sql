@@ -149,7 +149,8 @@ CREATE TABLE mcp_instances (
 CREATE TABLE port_allocations (
     node_id UUID NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
     port INTEGER NOT NULL CHECK (port BETWEEN 3001 AND 65535),
-    mcp_instance_id UUID REFERENCES mcp_instances(id) ON DELETE SET NULL,
+    -- Deferred: a create claims the port, then inserts the instance, in one transaction.
+    mcp_instance_id UUID REFERENCES mcp_instances(id) ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED,
     allocated_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
     released_at TIMESTAMP WITH TIME ZONE,
     is_available BOOLEAN DEFAULT false,

@@ -111,3 +111,38 @@ export async function listKeyUsage(
     GROUP BY ak.id, ak.key_hint, mt.display_name
   `);
 }
+
+/** What a user may see of their keys: never the envelope. */
+export const ApiKeySummaryRow = z.object({
+  type: z.string(),
+  key_hint: z.string().nullable(),
+  is_active: z.boolean().nullable(),
+  created_at: z.date(),
+  updated_at: z.date(),
+  expires_at: z.date().nullable(),
+});
+export type ApiKeySummaryRow = z.infer<typeof ApiKeySummaryRow>;
+
+export async function listApiKeySummaries(
+  db: CommonQueryMethods,
+  userId: string,
+): Promise<readonly ApiKeySummaryRow[]> {
+  return db.any(sql.type(ApiKeySummaryRow)`
+    SELECT mt.name AS type, ak.key_hint, ak.is_active, ak.created_at, ak.updated_at, ak.expires_at
+    FROM api_keys ak JOIN mcp_types mt ON mt.id = ak.mcp_type_id
+    WHERE ak.user_id = ${userId}
+    ORDER BY mt.name
+  `);
+}
+
+/** Deletes the user's key for the type, envelope and all; false when there was none. */
+export async function deleteApiKey(
+  db: CommonQueryMethods,
+  userId: string,
+  mcpTypeId: string,
+): Promise<boolean> {
+  const result = await db.query(sql.unsafe`
+    DELETE FROM api_keys WHERE user_id = ${userId} AND mcp_type_id = ${mcpTypeId}
+  `);
+  return result.rowCount === 1;
+}

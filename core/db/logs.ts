@@ -1,11 +1,14 @@
 // mcp_logs: captured lines of MCP servers, agent records and gateway access
 // records. Writes are batched: one INSERT ... SELECT FROM unnest(...) per batch.
+import { randomUUID } from 'node:crypto';
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import type { LogSource } from '../domain.js';
 import { JsonObject, LogLevel } from '../domain.js';
 
 export interface NewLogEntry {
+  /** Chosen by the writer so a retried batch lands once (ON CONFLICT DO NOTHING). */
+  id?: string;
   instanceId: string;
   timestamp: Date;
   level: LogLevel;
@@ -14,16 +17,20 @@ export interface NewLogEntry {
   metadata?: JsonObject;
 }
 
-/** Inserts many lines in one statement; returns how many landed. */
+/**
+ * Inserts many lines in one statement; returns how many landed. Lines whose
+ * id is already stored are skipped, so replaying a batch is harmless.
+ */
 export async function insertLogs(
   db: CommonQueryMethods,
   entries: readonly NewLogEntry[],
 ): Promise<number> {
   if (entries.length === 0) return 0;
   const result = await db.query(sql.unsafe`
-    INSERT INTO mcp_logs (mcp_instance_id, timestamp, level, source, message, metadata)
+    INSERT INTO mcp_logs (id, mcp_instance_id, timestamp, level, source, message, metadata)
     SELECT * FROM ${sql.unnest(
       entries.map((e) => [
+        e.id ?? randomUUID(),
         e.instanceId,
         e.timestamp.toISOString(),
         e.level,
@@ -31,8 +38,9 @@ export async function insertLogs(
         e.message,
         JSON.stringify(e.metadata ?? {}),
       ]),
-      ['uuid', 'timestamptz', 'text', 'text', 'text', 'jsonb'],
+      ['uuid', 'uuid', 'timestamptz', 'text', 'text', 'text', 'jsonb'],
     )}
+    ON CONFLICT (id, timestamp) DO NOTHING
   `);
   return result.rowCount;
 }

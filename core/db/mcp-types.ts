@@ -1,8 +1,8 @@
 // mcp_types: what an instance can run — a built-in script or any stdio command.
-import { sql, type CommonQueryMethods } from 'slonik';
+import { sql, UniqueIntegrityConstraintViolationError, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import { JsonObject } from '../domain.js';
-import { NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 
 export const McpTypeRow = z.object({
   id: z.string().uuid(),
@@ -65,4 +65,104 @@ export async function getTypeById(db: CommonQueryMethods, id: string): Promise<M
   );
   if (!row) throw new NotFoundError(`MCP type ${id} not found`, { typeId: id });
   return row;
+}
+
+/** The registrable fields of a type (an admin's POST / PATCH), camelCase. */
+export interface McpTypeFields {
+  displayName: string;
+  description: string | null;
+  iconUrl: string | null;
+  command: string;
+  args: string[];
+  envMapping: Record<string, string>;
+  requiresKey: boolean;
+  keyPattern: string | null;
+  configTemplate: JsonObject;
+  configSchema: JsonObject | null;
+  requiredScopes: string[];
+  resourceLimits: JsonObject;
+  maxDurationMinutes: number;
+  isActive: boolean;
+}
+
+const FIELD_COLUMNS: { [K in keyof McpTypeFields]: { column: string; json?: true } } = {
+  displayName: { column: 'display_name' },
+  description: { column: 'description' },
+  iconUrl: { column: 'icon_url' },
+  command: { column: 'command' },
+  args: { column: 'args', json: true },
+  envMapping: { column: 'env_mapping', json: true },
+  requiresKey: { column: 'requires_key' },
+  keyPattern: { column: 'key_pattern' },
+  configTemplate: { column: 'config_template', json: true },
+  configSchema: { column: 'config_schema', json: true },
+  requiredScopes: { column: 'required_scopes', json: true },
+  resourceLimits: { column: 'resource_limits', json: true },
+  maxDurationMinutes: { column: 'max_duration_minutes' },
+  isActive: { column: 'is_active' },
+};
+
+function fieldAssignments(fields: Partial<McpTypeFields>) {
+  return (Object.keys(FIELD_COLUMNS) as (keyof McpTypeFields)[])
+    .filter((field) => fields[field] !== undefined)
+    .map((field) => {
+      const { column, json } = FIELD_COLUMNS[field];
+      const value = fields[field] as string | number | boolean | null | object;
+      const bound =
+        value === null
+          ? sql.fragment`NULL`
+          : json
+            ? sql.fragment`${sql.jsonb(value as JsonObject)}`
+            : sql.fragment`${value as string | number | boolean}`;
+      return { column: sql.identifier([column]), value: bound };
+    });
+}
+
+function conflictOnDuplicate(name: string, error: unknown): never {
+  if (error instanceof UniqueIntegrityConstraintViolationError) {
+    throw new ConflictError(`MCP type "${name}" already exists`, { type: name });
+  }
+  throw error;
+}
+
+/** Registers a stdio command as a type. */
+export async function insertType(
+  db: CommonQueryMethods,
+  name: string,
+  fields: McpTypeFields,
+): Promise<McpTypeRow> {
+  const assignments = fieldAssignments(fields);
+  try {
+    return await db.one(sql.type(McpTypeRow)`
+      INSERT INTO mcp_types (name, ${sql.join(
+        assignments.map((a) => a.column),
+        sql.fragment`, `,
+      )})
+      VALUES (${name}, ${sql.join(
+        assignments.map((a) => a.value),
+        sql.fragment`, `,
+      )})
+      RETURNING ${typeColumns}
+    `);
+  } catch (error) {
+    conflictOnDuplicate(name, error);
+  }
+}
+
+/** Changes the given fields of a type; null when there is no such type. */
+export async function updateType(
+  db: CommonQueryMethods,
+  name: string,
+  fields: Partial<McpTypeFields>,
+): Promise<McpTypeRow | null> {
+  const assignments = fieldAssignments(fields);
+  if (assignments.length === 0) return findTypeByName(db, name);
+  return db.maybeOne(sql.type(McpTypeRow)`
+    UPDATE mcp_types SET ${sql.join(
+      assignments.map((a) => sql.fragment`${a.column} = ${a.value}`),
+      sql.fragment`, `,
+    )}
+    WHERE name = ${name}
+    RETURNING ${typeColumns}
+  `);
 }

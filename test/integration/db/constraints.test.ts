@@ -18,16 +18,22 @@ describe('schema constraints', () => {
 
   it('rejects an instance status outside the set', async () => {
     await expect(
-      db.owner.query(sql.unsafe`UPDATE mcp_instances SET status = 'sleeping' WHERE id = ${instanceId}`),
+      db.owner.query(
+        sql.unsafe`UPDATE mcp_instances SET status = 'sleeping' WHERE id = ${instanceId}`,
+      ),
     ).rejects.toThrow(/check_status/);
   });
 
   it('rejects a port outside 3001-65535', async () => {
     await expect(
-      db.owner.query(sql.unsafe`UPDATE mcp_instances SET assigned_port = 80 WHERE id = ${instanceId}`),
+      db.owner.query(
+        sql.unsafe`UPDATE mcp_instances SET assigned_port = 80 WHERE id = ${instanceId}`,
+      ),
     ).rejects.toThrow(/check_port_range/);
     await expect(
-      db.owner.query(sql.unsafe`INSERT INTO port_allocations (node_id, port) SELECT id, 70000 FROM nodes WHERE name = 'local'`),
+      db.owner.query(
+        sql.unsafe`INSERT INTO port_allocations (node_id, port) SELECT id, 70000 FROM nodes WHERE name = 'local'`,
+      ),
     ).rejects.toThrow(/check/);
   });
 
@@ -42,7 +48,9 @@ describe('schema constraints', () => {
 
   it('rejects a log level outside the set', async () => {
     await expect(
-      db.owner.query(sql.unsafe`INSERT INTO mcp_logs (mcp_instance_id, level, message) VALUES (${instanceId}, 'fatal', 'x')`),
+      db.owner.query(
+        sql.unsafe`INSERT INTO mcp_logs (mcp_instance_id, level, message) VALUES (${instanceId}, 'fatal', 'x')`,
+      ),
     ).rejects.toThrow(/check_level/);
   });
 
@@ -51,17 +59,23 @@ describe('schema constraints', () => {
       db.owner.query(sql.unsafe`UPDATE nodes SET status = 'sleeping' WHERE name = 'local'`),
     ).rejects.toThrow(/check_node_status/);
     await expect(
-      db.owner.query(sql.unsafe`UPDATE nodes SET port_range_start = 4000, port_range_end = 3000 WHERE name = 'local'`),
+      db.owner.query(
+        sql.unsafe`UPDATE nodes SET port_range_start = 4000, port_range_end = 3000 WHERE name = 'local'`,
+      ),
     ).rejects.toThrow(/check_node_port_range/);
   });
 
   it('rejects a token hash that is not a SHA-256 hex digest, and a duplicate one', async () => {
     await expect(
-      db.owner.query(sql.unsafe`UPDATE mcp_instances SET access_token_hash = 'plaintext-token' WHERE id = ${instanceId}`),
+      db.owner.query(
+        sql.unsafe`UPDATE mcp_instances SET access_token_hash = 'plaintext-token' WHERE id = ${instanceId}`,
+      ),
     ).rejects.toThrow(/check_access_token_hash_hex|value too long/);
     const other = await makeInstance(db.owner, { userId });
     await expect(
-      db.owner.query(sql.unsafe`UPDATE mcp_instances SET access_token_hash = ${other.access_token_hash} WHERE id = ${instanceId}`),
+      db.owner.query(
+        sql.unsafe`UPDATE mcp_instances SET access_token_hash = ${other.access_token_hash} WHERE id = ${instanceId}`,
+      ),
     ).rejects.toThrow(/mcp_instances_access_token_hash_key/);
   });
 
@@ -69,17 +83,25 @@ describe('schema constraints', () => {
     const node = await db.owner.oneFirst(sql.unsafe`SELECT id FROM nodes WHERE name = 'local'`);
     const a = await makeInstance(db.owner, { userId, nodeId: String(node) });
     const b = await makeInstance(db.owner, { userId, nodeId: String(node) });
-    await db.owner.query(sql.unsafe`UPDATE mcp_instances SET assigned_port = 3050 WHERE id = ${a.id}`);
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET assigned_port = 3050 WHERE id = ${a.id}`,
+    );
     await expect(
       db.owner.query(sql.unsafe`UPDATE mcp_instances SET assigned_port = 3050 WHERE id = ${b.id}`),
     ).rejects.toThrow(/idx_mcp_instances_node_port_live/);
-    await db.owner.query(sql.unsafe`UPDATE mcp_instances SET status = 'expired' WHERE id = ${a.id}`);
-    await db.owner.query(sql.unsafe`UPDATE mcp_instances SET assigned_port = 3050 WHERE id = ${b.id}`);
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET status = 'expired' WHERE id = ${a.id}`,
+    );
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET assigned_port = 3050 WHERE id = ${b.id}`,
+    );
   });
 
   it('rejects an MCP type with neither a script nor a command', async () => {
     await expect(
-      db.owner.query(sql.unsafe`INSERT INTO mcp_types (name, display_name) VALUES ('empty', 'Empty')`),
+      db.owner.query(
+        sql.unsafe`INSERT INTO mcp_types (name, display_name) VALUES ('empty', 'Empty')`,
+      ),
     ).rejects.toThrow(/check_type_runnable/);
   });
 });

@@ -60,7 +60,9 @@ describe('monthly partitions', () => {
       { part: partitionName('mcp_logs', nextMonth), message: 'later' },
     ]);
     await insertEvent(db.owner, { instanceId, userId, type: 'created' });
-    const eventPart = await db.owner.oneFirst(sql.unsafe`SELECT tableoid::regclass::text FROM mcp_events`);
+    const eventPart = await db.owner.oneFirst(
+      sql.unsafe`SELECT tableoid::regclass::text FROM mcp_events`,
+    );
     expect(eventPart).toBe(partitionName('mcp_events', thisMonth));
   });
 
@@ -70,23 +72,42 @@ describe('monthly partitions', () => {
         SELECT * FROM minimcp_maintain_partitions(6, 36500)`,
     );
     const names = created.filter((r) => r.action === 'created').map((r) => r.partition_name);
-    expect(names).toEqual(expect.arrayContaining([partitionName('mcp_logs', monthsFromNow(6)), partitionName('mcp_events', monthsFromNow(4))]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        partitionName('mcp_logs', monthsFromNow(6)),
+        partitionName('mcp_events', monthsFromNow(4)),
+      ]),
+    );
     expect(await partitions('mcp_logs')).toContain(partitionName('mcp_logs', monthsFromNow(6)));
   });
 
   it('drops the partitions past retention and keeps the rest', async () => {
     const old = monthsFromNow(-14);
-    await db.owner.query(sql.unsafe`SELECT minimcp_ensure_month_partition('mcp_logs', ${old.toISOString().slice(0, 10)}::date)`);
-    await insertLogs(db.owner, [{ instanceId, timestamp: old, level: 'info', source: 'process', message: 'ancient' }]);
+    await db.owner.query(
+      sql.unsafe`SELECT minimcp_ensure_month_partition('mcp_logs', ${old.toISOString().slice(0, 10)}::date)`,
+    );
+    await insertLogs(db.owner, [
+      { instanceId, timestamp: old, level: 'info', source: 'process', message: 'ancient' },
+    ]);
     expect(await partitions('mcp_logs')).toContain(partitionName('mcp_logs', old));
 
     const result = await db.owner.any(
-      sql.type(z.object({ action: z.string(), partition_name: z.string() }))`SELECT * FROM minimcp_maintain_partitions(3, 90)`,
+      sql.type(
+        z.object({ action: z.string(), partition_name: z.string() }),
+      )`SELECT * FROM minimcp_maintain_partitions(3, 90)`,
     );
-    expect(result.filter((r) => r.action === 'dropped').map((r) => r.partition_name)).toEqual([partitionName('mcp_logs', old)]);
+    expect(result.filter((r) => r.action === 'dropped').map((r) => r.partition_name)).toEqual([
+      partitionName('mcp_logs', old),
+    ]);
     expect(await partitions('mcp_logs')).not.toContain(partitionName('mcp_logs', old));
-    expect(await db.owner.oneFirst(sql.unsafe`SELECT count(*)::int FROM mcp_logs WHERE message = 'ancient'`)).toBe(0);
-    expect(await db.owner.oneFirst(sql.unsafe`SELECT count(*)::int FROM mcp_logs WHERE message = 'now'`)).toBe(1);
+    expect(
+      await db.owner.oneFirst(
+        sql.unsafe`SELECT count(*)::int FROM mcp_logs WHERE message = 'ancient'`,
+      ),
+    ).toBe(0);
+    expect(
+      await db.owner.oneFirst(sql.unsafe`SELECT count(*)::int FROM mcp_logs WHERE message = 'now'`),
+    ).toBe(1);
   });
 
   it('can be run by the application roles and twice at once', async () => {

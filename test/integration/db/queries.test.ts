@@ -31,8 +31,12 @@ describe('sample queries', () => {
     const first = await makeInstance(db.owner, { userId });
     const second = await makeInstance(db.owner, { userId, type: 'github' });
     const finished = await makeInstance(db.owner, { userId });
-    await db.owner.query(sql.unsafe`UPDATE mcp_instances SET status = 'running' WHERE id = ${first.id}`);
-    await db.owner.query(sql.unsafe`UPDATE mcp_instances SET status = 'expired' WHERE id = ${finished.id}`);
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET status = 'running' WHERE id = ${first.id}`,
+    );
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET status = 'expired' WHERE id = ${finished.id}`,
+    );
     const other = await makeUser(db.owner);
     await makeInstance(db.owner, { userId: other.id });
 
@@ -48,32 +52,55 @@ describe('sample queries', () => {
   it('finds an instance with its newest logs by the hash of its access token', async () => {
     const instance = await makeInstance(db.owner, { userId });
     const base = Date.now();
-    await insertLogs(db.owner, [0, 1, 2].map((i) => ({
-      instanceId: instance.id, timestamp: new Date(base + i * 1000), level: 'info' as const, source: 'process' as const, message: `line ${i}`,
-    })));
+    await insertLogs(
+      db.owner,
+      [0, 1, 2].map((i) => ({
+        instanceId: instance.id,
+        timestamp: new Date(base + i * 1000),
+        level: 'info' as const,
+        source: 'process' as const,
+        message: `line ${i}`,
+      })),
+    );
     const found = await findInstanceWithLogsByTokenHash(db.owner, instance.access_token_hash);
     expect(found?.id).toBe(instance.id);
     expect(found?.logs.map((l) => l.message)).toEqual(['line 2', 'line 1', 'line 0']);
     expect(await findInstanceWithLogsByTokenHash(db.owner, 'f'.repeat(64))).toBeNull();
     const noLogs = await makeInstance(db.owner, { userId });
-    expect((await findInstanceWithLogsByTokenHash(db.owner, noLogs.access_token_hash))?.logs).toEqual([]);
+    expect(
+      (await findInstanceWithLogsByTokenHash(db.owner, noLogs.access_token_hash))?.logs,
+    ).toEqual([]);
   });
 
   it('marks running instances past expires_at expired and returns what to stop', async () => {
-    const due = await makeInstance(db.owner, { userId, nodeId, expiresAt: new Date(Date.now() - 1000) });
+    const due = await makeInstance(db.owner, {
+      userId,
+      nodeId,
+      expiresAt: new Date(Date.now() - 1000),
+    });
     const notDue = await makeInstance(db.owner, { userId, nodeId });
-    await db.owner.query(sql.unsafe`UPDATE mcp_instances SET status = 'running', process_id = 4242 WHERE id IN (${due.id}, ${notDue.id})`);
-    await db.owner.query(sql.unsafe`UPDATE mcp_instances SET assigned_port = 3099 WHERE id = ${due.id}`);
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET status = 'running', process_id = 4242 WHERE id IN (${due.id}, ${notDue.id})`,
+    );
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET assigned_port = 3099 WHERE id = ${due.id}`,
+    );
 
     const expired = await db.owner.transaction((tx) => markExpiredInstances(tx));
-    expect(expired).toEqual([{ id: due.id, user_id: userId, node_id: nodeId, process_id: 4242, assigned_port: 3099 }]);
-    expect(await db.owner.oneFirst(sql.unsafe`SELECT status FROM mcp_instances WHERE id = ${due.id}`)).toBe('expired');
+    expect(expired).toEqual([
+      { id: due.id, user_id: userId, node_id: nodeId, process_id: 4242, assigned_port: 3099 },
+    ]);
+    expect(
+      await db.owner.oneFirst(sql.unsafe`SELECT status FROM mcp_instances WHERE id = ${due.id}`),
+    ).toBe('expired');
     expect(await db.owner.transaction((tx) => markExpiredInstances(tx))).toEqual([]);
   });
 
   it('lists running processes for the health check', async () => {
     const running = await makeInstance(db.owner, { userId, nodeId });
-    await db.owner.query(sql.unsafe`UPDATE mcp_instances SET status = 'running', process_id = 777 WHERE id = ${running.id}`);
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET status = 'running', process_id = 777 WHERE id = ${running.id}`,
+    );
     const rows = await listRunningProcesses(db.owner, nodeId);
     expect(rows.map((r) => [r.id, r.process_id])).toContainEqual([running.id, 777]);
     expect(rows.every((r) => r.status === 'running')).toBe(true);
@@ -86,9 +113,19 @@ describe('sample queries', () => {
       SELECT ${user.id}, id, 'x', '…wxyz', '00', '00', 'x', 'local', 'local:test' FROM mcp_types WHERE name = 'github'
       RETURNING id`);
     const instance = await makeInstance(db.owner, { userId: user.id, type: 'github' });
-    await db.owner.query(sql.unsafe`UPDATE mcp_instances SET api_key_id = ${String(keyId)}, status = 'running' WHERE id = ${instance.id}`);
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET api_key_id = ${String(keyId)}, status = 'running' WHERE id = ${instance.id}`,
+    );
     const usage = await asUser(db.app, user.id, (tx) => listKeyUsage(tx, user.id));
-    expect(usage).toEqual([{ id: keyId, key_hint: '…wxyz', mcp_type: 'GitHub MCP', active_instances: 1, last_used: instance.created_at }]);
+    expect(usage).toEqual([
+      {
+        id: keyId,
+        key_hint: '…wxyz',
+        mcp_type: 'GitHub MCP',
+        active_instances: 1,
+        last_used: instance.created_at,
+      },
+    ]);
   });
 
   it('inserts thousands of log lines in one statement and pages through them newest first', async () => {
@@ -107,12 +144,30 @@ describe('sample queries', () => {
     const page1 = await listLogs(db.owner, { instanceId: instance.id, limit: 3 });
     expect(page1.map((l) => l.message)).toEqual(['line 4999', 'line 4998', 'line 4997']);
     const last = page1[2]!;
-    const page2 = await listLogs(db.owner, { instanceId: instance.id, limit: 2, before: { timestamp: last.timestamp, id: last.id } });
+    const page2 = await listLogs(db.owner, {
+      instanceId: instance.id,
+      limit: 2,
+      before: { timestamp: last.timestamp, id: last.id },
+    });
     expect(page2.map((l) => l.message)).toEqual(['line 4996', 'line 4995']);
-    const errors = await listLogs(db.owner, { instanceId: instance.id, level: 'error', limit: 1000 });
+    const errors = await listLogs(db.owner, {
+      instanceId: instance.id,
+      level: 'error',
+      limit: 1000,
+    });
     expect(errors).toHaveLength(50);
-    const needles = await listLogs(db.owner, { instanceId: instance.id, text: 'NEEDLE', limit: 10 });
-    expect(needles.map((l) => l.message)).toEqual(['needle 4000', 'needle 3000', 'needle 2000', 'needle 1000', 'needle 0']);
+    const needles = await listLogs(db.owner, {
+      instanceId: instance.id,
+      text: 'NEEDLE',
+      limit: 10,
+    });
+    expect(needles.map((l) => l.message)).toEqual([
+      'needle 4000',
+      'needle 3000',
+      'needle 2000',
+      'needle 1000',
+      'needle 0',
+    ]);
     const percent = await listLogs(db.owner, { instanceId: instance.id, text: '%', limit: 10 });
     expect(percent).toEqual([]);
   });
@@ -123,9 +178,13 @@ describe('sample queries', () => {
     expect(settings['encryption.algorithm']).toBe('aes-256-gcm');
     await putSetting(db.owner, 'mcp.max_instances_per_user', 3);
     expect(await getSetting(db.owner, 'mcp.max_instances_per_user')).toBe(3);
-    await db.owner.query(sql.unsafe`DELETE FROM system_settings WHERE key = 'process.max_memory_mb'`);
+    await db.owner.query(
+      sql.unsafe`DELETE FROM system_settings WHERE key = 'process.max_memory_mb'`,
+    );
     expect(await getSetting(db.owner, 'process.max_memory_mb')).toBe(512);
-    await db.owner.query(sql.unsafe`UPDATE system_settings SET value = '"lots"' WHERE key = 'mcp.default_duration_minutes'`);
+    await db.owner.query(
+      sql.unsafe`UPDATE system_settings SET value = '"lots"' WHERE key = 'mcp.default_duration_minutes'`,
+    );
     await expect(getSettings(db.owner)).rejects.toThrow(/mcp.default_duration_minutes/);
   });
 });

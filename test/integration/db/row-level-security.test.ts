@@ -25,8 +25,19 @@ describe('row-level security', () => {
     bob = (await makeUser(db.owner)).id;
     aliceInstance = (await makeInstance(db.owner, { userId: alice })).id;
     bobInstance = (await makeInstance(db.owner, { userId: bob })).id;
-    for (const [user, instance] of [[alice, aliceInstance], [bob, bobInstance]] as const) {
-      await insertLogs(db.owner, [{ instanceId: instance, timestamp: new Date(), level: 'info', source: 'process', message: `log of ${user}` }]);
+    for (const [user, instance] of [
+      [alice, aliceInstance],
+      [bob, bobInstance],
+    ] as const) {
+      await insertLogs(db.owner, [
+        {
+          instanceId: instance,
+          timestamp: new Date(),
+          level: 'info',
+          source: 'process',
+          message: `log of ${user}`,
+        },
+      ]);
       await insertEvent(db.owner, { instanceId: instance, userId: user, type: 'created' });
       await db.owner.query(sql.unsafe`
         INSERT INTO api_keys (user_id, mcp_type_id, encrypted_key, encryption_iv, auth_tag, wrapped_data_key, key_provider, master_key_id)
@@ -37,7 +48,14 @@ describe('row-level security', () => {
 
   it('connects as a role that owns nothing and cannot bypass RLS', async () => {
     const role = await db.app.one(
-      sql.type(z.object({ rolname: z.string(), rolsuper: z.boolean(), rolbypassrls: z.boolean(), owns: z.number() }))`
+      sql.type(
+        z.object({
+          rolname: z.string(),
+          rolsuper: z.boolean(),
+          rolbypassrls: z.boolean(),
+          owns: z.number(),
+        }),
+      )`
         SELECT r.rolname, r.rolsuper, r.rolbypassrls,
           (SELECT count(*)::int FROM pg_class c WHERE c.relowner = r.oid) AS owns
         FROM pg_roles r WHERE r.rolname = current_user`,
@@ -50,7 +68,11 @@ describe('row-level security', () => {
     async (table) => {
       const column = table === 'mcp_logs' || table === 'mcp_events' ? 'mcp_instance_id' : 'user_id';
       const seen = await asUser(db.app, alice, (tx) =>
-        tx.any(sql.type(z.object({ owner: z.string() }))`SELECT ${sql.identifier([column])}::text AS owner FROM ${sql.identifier([table])}`),
+        tx.any(
+          sql.type(
+            z.object({ owner: z.string() }),
+          )`SELECT ${sql.identifier([column])}::text AS owner FROM ${sql.identifier([table])}`,
+        ),
       );
       expect(seen.length).toBe(1);
       expect(seen[0]?.owner).toBe(column === 'user_id' ? alice : aliceInstance);
@@ -71,15 +93,23 @@ describe('row-level security', () => {
       tx.query(sql.unsafe`DELETE FROM api_keys WHERE user_id = ${bob}`),
     );
     expect(deleted.rowCount).toBe(0);
-    const status = await db.owner.oneFirst(sql.unsafe`SELECT status FROM mcp_instances WHERE id = ${bobInstance}`);
+    const status = await db.owner.oneFirst(
+      sql.unsafe`SELECT status FROM mcp_instances WHERE id = ${bobInstance}`,
+    );
     expect(status).toBe('pending');
-    expect(await db.owner.oneFirst(sql.unsafe`SELECT count(*)::int FROM api_keys WHERE user_id = ${bob}`)).toBe(1);
+    expect(
+      await db.owner.oneFirst(
+        sql.unsafe`SELECT count(*)::int FROM api_keys WHERE user_id = ${bob}`,
+      ),
+    ).toBe(1);
   });
 
   it('refuses to write a row on behalf of another user', async () => {
     await expect(
       asUser(db.app, alice, (tx) =>
-        tx.query(sql.unsafe`INSERT INTO mcp_events (mcp_instance_id, user_id, event_type) VALUES (${bobInstance}, ${alice}, 'created')`),
+        tx.query(
+          sql.unsafe`INSERT INTO mcp_events (mcp_instance_id, user_id, event_type) VALUES (${bobInstance}, ${alice}, 'created')`,
+        ),
       ),
     ).rejects.toThrow(/row-level security/);
     await expect(
@@ -101,7 +131,9 @@ describe('row-level security', () => {
   });
 
   it('sees every row in system scope (maintenance work)', async () => {
-    const rows = await asSystem(db.app, (tx) => tx.any(sql.type(IdRow)`SELECT id::text FROM mcp_instances`));
+    const rows = await asSystem(db.app, (tx) =>
+      tx.any(sql.type(IdRow)`SELECT id::text FROM mcp_instances`),
+    );
     expect(rows.map((r) => r.id).sort()).toEqual([aliceInstance, bobInstance].sort());
   });
 
@@ -110,9 +142,13 @@ describe('row-level security', () => {
     try {
       const rows = await agent.any(sql.type(IdRow)`SELECT id::text FROM mcp_instances`);
       expect(rows).toHaveLength(2);
-      await expect(agent.any(sql.unsafe`SELECT email FROM users`)).rejects.toThrow(/permission denied/);
+      await expect(agent.any(sql.unsafe`SELECT email FROM users`)).rejects.toThrow(
+        /permission denied/,
+      );
       await expect(
-        agent.query(sql.unsafe`UPDATE mcp_instances SET access_token_hash = repeat('a', 64) WHERE id = ${aliceInstance}`),
+        agent.query(
+          sql.unsafe`UPDATE mcp_instances SET access_token_hash = repeat('a', 64) WHERE id = ${aliceInstance}`,
+        ),
       ).rejects.toThrow(/permission denied/);
     } finally {
       await agent.end();

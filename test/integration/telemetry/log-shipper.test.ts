@@ -1,0 +1,237 @@
+// The log shipper against a PostgreSQL server of its own that the test stops
+// and restarts under load: every line lands exactly once, in order of spooling.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { sql } from 'slonik';
+import { z } from 'zod';
+import { createLogShipper } from '../../../agent/log-shipper.js';
+import { migrate } from '../../../core/db/migrate.js';
+import { createDatabasePool, type DatabasePool } from '../../../core/db/pool.js';
+import { startPostgresServer, type PostgresServer } from '../../../infra/local/postgres-server.js';
+import { makeInstance, makeUser } from '../../support/fixtures.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('log shipper', () => {
+  let workDir: string;
+  let server: PostgresServer;
+  let port: number;
+  let owner: DatabasePool;
+  let agent: DatabasePool;
+  let instanceId: string;
+
+  const start = async () => {
+    server = await startPostgresServer({
+      dataDir: path.join(workDir, 'data'),
+      port,
+      password: 'pw',
+      ephemeral: true,
+    });
+    port = server.port;
+  };
+
+  beforeAll(async () => {
+    workDir = await mkdtemp(path.join(os.tmpdir(), 'minimcp-shipper-'));
+    port = 0;
+    await start();
+    const client = new pg.Client({ connectionString: server.url('postgres') });
+    await client.connect();
+    await client.query('CREATE DATABASE shipper');
+    await client.end();
+    await migrate({ databaseUrl: server.url('shipper'), direction: 'up' });
+    const roleClient = new pg.Client({ connectionString: server.url('shipper') });
+    await roleClient.connect();
+    await roleClient.query(`ALTER ROLE minimcp_agent LOGIN PASSWORD 'agent-pw'`);
+    await roleClient.end();
+    owner = await createDatabasePool(server.url('shipper'));
+    agent = await createDatabasePool(
+      server.url('shipper').replace('postgres:pw@', 'minimcp_agent:agent-pw@'),
+      {
+        connectionTimeoutMs: 1000,
+      },
+    );
+    const user = await makeUser(owner);
+    instanceId = (await makeInstance(owner, { userId: user.id })).id;
+  });
+
+  afterAll(async () => {
+    await agent?.end();
+    await owner?.end();
+    await server?.stop();
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  const linesOf = async (prefix: string) =>
+    owner.one(
+      sql.type(z.object({ total: z.number(), distinct_messages: z.number() }))`
+        SELECT count(*)::int AS total, count(DISTINCT message)::int AS distinct_messages
+        FROM mcp_logs WHERE message LIKE ${prefix + '%'}`,
+    );
+
+  it('ships batches as the agent role', async () => {
+    const shipper = await createLogShipper({
+      pool: agent,
+      spoolDir: path.join(workDir, 'spool-a'),
+    });
+    for (let i = 0; i < 12_000; i++) {
+      shipper.push({
+        instanceId,
+        timestamp: new Date(),
+        level: 'info',
+        source: 'process',
+        message: `batch-${i}`,
+      });
+    }
+    await shipper.close();
+    expect(await linesOf('batch-')).toEqual({ total: 12_000, distinct_messages: 12_000 });
+    expect(shipper.stats()).toMatchObject({
+      shipped: 12_000,
+      dropped: 0,
+      queued: 0,
+      spooledLines: 0,
+    });
+  });
+
+  it('loses and duplicates nothing while PostgreSQL is stopped for a few seconds under load', async () => {
+    const spoolDir = path.join(workDir, 'spool-b');
+    const shipper = await createLogShipper({
+      pool: agent,
+      spoolDir,
+      flushIntervalMs: 50,
+      retryDelayMs: 100,
+    });
+    let sent = 0;
+    let sawSpool = false;
+    const produce = async (rounds: number) => {
+      for (let r = 0; r < rounds; r++) {
+        for (let i = 0; i < 200; i++) {
+          shipper.push({
+            instanceId,
+            timestamp: new Date(),
+            level: 'info',
+            source: 'process',
+            message: `outage-${sent++}`,
+          });
+        }
+        if (shipper.stats().spooledLines > 0) sawSpool = true;
+        await sleep(10);
+      }
+    };
+
+    await produce(30);
+    await server.stop();
+    await produce(100); // ~2 s of load with the database down
+    await start();
+    await produce(30);
+    await shipper.close();
+
+    expect(sawSpool).toBe(true);
+    expect(shipper.stats()).toMatchObject({
+      dropped: 0,
+      spooledLines: 0,
+      queued: 0,
+      databaseReachable: true,
+    });
+    expect(await linesOf('outage-')).toEqual({ total: sent, distinct_messages: sent });
+    expect(await readdir(spoolDir)).toEqual([]);
+  });
+
+  it('counts what a full spool drops and reports it as a log line', async () => {
+    const shipper = await createLogShipper({
+      pool: agent,
+      spoolDir: path.join(workDir, 'spool-c'),
+      flushIntervalMs: 20,
+      retryDelayMs: 100,
+      batchSize: 100,
+      maxSpoolBytes: 20_000,
+    });
+    await server.stop();
+    let sent = 0;
+    for (let r = 0; r < 20; r++) {
+      for (let i = 0; i < 100; i++) {
+        shipper.push({
+          instanceId,
+          timestamp: new Date(),
+          level: 'info',
+          source: 'process',
+          message: `full-${sent++}`,
+        });
+      }
+      await sleep(25);
+    }
+    await shipper.flush();
+    const { dropped } = shipper.stats();
+    expect(dropped).toBeGreaterThan(0);
+    await start();
+    await shipper.close();
+
+    const landed = await linesOf('full-');
+    expect(landed.total).toBe(landed.distinct_messages);
+    expect(landed.total + dropped).toBe(sent);
+    const report = await owner.one(
+      sql.type(z.object({ level: z.string(), source: z.string(), dropped: z.number() }))`
+        SELECT level, source, (metadata->>'dropped_lines')::int AS dropped FROM mcp_logs
+        WHERE message LIKE '%were dropped%'`,
+    );
+    expect(report).toEqual({ level: 'warn', source: 'system', dropped });
+  });
+
+  it('keeps shipping the good lines of a batch that holds a bad one', async () => {
+    const shipper = await createLogShipper({
+      pool: agent,
+      spoolDir: path.join(workDir, 'spool-d'),
+    });
+    shipper.push({
+      instanceId,
+      timestamp: new Date(),
+      level: 'info',
+      source: 'process',
+      message: 'mixed-1',
+    });
+    shipper.push({
+      instanceId: '00000000-0000-4000-8000-000000000000',
+      timestamp: new Date(),
+      level: 'info',
+      source: 'process',
+      message: 'mixed-orphan',
+    });
+    shipper.push({
+      instanceId,
+      timestamp: new Date(),
+      level: 'info',
+      source: 'process',
+      message: 'mixed-2',
+    });
+    await shipper.close();
+    expect(await linesOf('mixed-')).toEqual({ total: 2, distinct_messages: 2 });
+    expect(shipper.stats().dropped).toBe(1);
+  });
+
+  it('answers false when its queue is full, and calls back once it drains', async () => {
+    const shipper = await createLogShipper({
+      pool: agent,
+      spoolDir: path.join(workDir, 'spool-e'),
+      maxQueuedLines: 10,
+      batchSize: 1000,
+    });
+    const answers = Array.from({ length: 10 }, (_, i) =>
+      shipper.push({
+        instanceId,
+        timestamp: new Date(),
+        level: 'debug',
+        source: 'process',
+        message: `bp-${i}`,
+      }),
+    );
+    expect(answers.slice(0, 9).every(Boolean)).toBe(true);
+    expect(answers[9]).toBe(false);
+    const drained = new Promise<void>((resolve) => shipper.onDrain(resolve));
+    await shipper.flush();
+    await drained;
+    await shipper.close();
+    expect(await linesOf('bp-')).toEqual({ total: 10, distinct_messages: 10 });
+  });
+});
