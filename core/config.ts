@@ -94,8 +94,9 @@ export class ConfigError extends Error {
   constructor(
     message: string,
     readonly issues: string[],
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'ConfigError';
   }
 }
@@ -123,9 +124,7 @@ export function parseConfig<S extends z.ZodObject>(schema: S, env: Env): z.infer
           : `got ${JSON.stringify(value.slice(0, 80))}`;
     return `${name}: ${issue.message} (${shown})`;
   });
-  return (() => {
-    throw new ConfigError(`invalid configuration: ${issues.join('; ')}`, issues);
-  })();
+  throw new ConfigError(`invalid configuration: ${issues.join('; ')}`, issues);
 }
 
 export interface LoadConfigOptions {
@@ -136,7 +135,10 @@ export interface LoadConfigOptions {
 /** Parameter names are taken from their last path segment: /minimcp/prod/DATABASE_URL → DATABASE_URL. */
 function byShortName(parameters: Record<string, string>): Env {
   return Object.fromEntries(
-    Object.entries(parameters).map(([name, value]) => [name.slice(name.lastIndexOf('/') + 1), value]),
+    Object.entries(parameters).map(([name, value]) => [
+      name.slice(name.lastIndexOf('/') + 1),
+      value,
+    ]),
   );
 }
 
@@ -167,9 +169,120 @@ export async function loadConfig<S extends z.ZodObject>(
   try {
     parameters = await load(prefix, env);
   } catch (error) {
-    throw new ConfigError(`could not load SSM parameters under ${prefix}`, [String(error)], {
+    const reason = error instanceof Error ? error.name : 'unknown error';
+    throw new ConfigError(`could not load SSM parameters under ${prefix}: ${reason}`, [reason], {
       cause: error,
-    } as never);
+    });
   }
   return parseConfig(schema, { ...byShortName(parameters), ...presentOnly(env) });
 }
+
+const portRange = z
+  .string()
+  .regex(/^\d{4,5}-\d{4,5}$/, 'must look like 3001-3100')
+  .transform((value, ctx) => {
+    const [start, end] = value.split('-').map(Number) as [number, number];
+    if (start < 1024 || end > 65535 || end < start) {
+      ctx.addIssue({ code: 'custom', message: 'must be an increasing range within 1024-65535' });
+      return z.NEVER;
+    }
+    return { start, end };
+  });
+
+const jsonRecord = z.string().transform((value, ctx) => {
+  try {
+    return z.record(z.string(), z.url()).parse(JSON.parse(value));
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object of type name to URL' });
+    return z.NEVER;
+  }
+});
+
+/** Settings of the host agent (agent/). */
+export const agentConfig = z.object({
+  MINIMCP_NODE_NAME: z
+    .string()
+    .min(1)
+    .max(100)
+    .optional()
+    .describe('Name the node registers under (default: the host name).'),
+  MINIMCP_PUBLIC_HOST: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe('Host clients use in access URLs (http://HOST:PORT/mcp).'),
+  MINIMCP_BIND_HOST: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe('Interface the instance ports listen on (0.0.0.0 on a server).'),
+  MINIMCP_PORT_RANGE: portRange
+    .default({ start: 3001, end: 3100 })
+    .describe('Instance port pool of this node, START-END.'),
+  MINIMCP_NODE_CAPACITY: positiveInt(0, 65535)
+    .optional()
+    .describe('Most instances this node runs (default: the pool size).'),
+  MINIMCP_GRPC_LISTEN: z
+    .string()
+    .min(3)
+    .default('127.0.0.1:50051')
+    .describe('host:port of the agent gRPC server (mutual TLS).'),
+  MINIMCP_GRPC_ADVERTISE: z
+    .string()
+    .min(3)
+    .optional()
+    .describe('host:port the control plane dials (default: the listen address).'),
+  MINIMCP_TLS_DIR: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Folder of ca.crt/agent.crt/agent.key/control-plane.*; generated locally on first start (default DATA_DIR/tls).',
+    ),
+  MINIMCP_HEARTBEAT_SECONDS: positiveInt(1, 300)
+    .default(5)
+    .describe('Seconds between node heartbeats.'),
+  MINIMCP_RECONCILE_SECONDS: positiveInt(1, 300)
+    .default(3)
+    .describe('Seconds between reconcile passes.'),
+  MINIMCP_HANDSHAKE_TIMEOUT_MS: positiveInt(100, 600_000)
+    .default(15_000)
+    .describe('How long a child may take to answer MCP initialize.'),
+  MINIMCP_STOP_GRACE_MS: positiveInt(0, 600_000)
+    .default(5_000)
+    .describe('SIGTERM to SIGKILL grace when stopping a child.'),
+  MINIMCP_MAX_RESTARTS: positiveInt(0, 100)
+    .default(3)
+    .describe('Restarts of a crashing child before the instance goes to error.'),
+  MINIMCP_START_READY_TIMEOUT_MS: positiveInt(100, 600_000)
+    .default(15_000)
+    .describe('Default wait of StartInstance for a ready child.'),
+  MINIMCP_ALLOWED_ORIGINS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .optional()
+    .describe(
+      'Comma-separated browser origins allowed on instance ports (default: loopback origins).',
+    ),
+  MINIMCP_UPSTREAM_OVERRIDES: jsonRecord
+    .optional()
+    .describe(
+      'JSON {"github": "https://ghe.example/api/v3"}: upstream base URL per type, set by the operator.',
+    ),
+  MINIMCP_ACCESS_LOG: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true')
+    .describe('Record an access line (source api) per MCP request.'),
+  MINIMCP_USAGE_SECONDS: positiveInt(1, 300)
+    .default(5)
+    .describe('Seconds between usage samples written to mcp_instances.stats.'),
+});
+
+export const AgentConfigSchema = coreConfig.extend(agentConfig.shape);
+export type AgentConfig = z.infer<typeof AgentConfigSchema>;

@@ -131,3 +131,42 @@ export class KeyProviderUnavailableError extends MiniMcpError {
   readonly httpStatus = 503;
   readonly grpcCode = GrpcCode.UNAVAILABLE;
 }
+
+/** A stdio MCP server could not be started: spawn failed, it exited, or it never answered `initialize`. */
+export class McpServerStartError extends MiniMcpError {
+  readonly code = 'MCP_SERVER_START_FAILED';
+  readonly httpStatus = 502;
+  readonly grpcCode = GrpcCode.UNAVAILABLE;
+}
+
+/** The port an instance is assigned to is already taken by another process. */
+export class PortInUseError extends MiniMcpError {
+  readonly code = 'PORT_IN_USE';
+  readonly httpStatus = 409;
+  readonly grpcCode = GrpcCode.UNAVAILABLE;
+}
+
+/** An agent did not answer within the call's deadline; it may still act on the request. */
+export class AgentTimeoutError extends MiniMcpError {
+  readonly code = 'AGENT_TIMEOUT';
+  readonly httpStatus = 504;
+  readonly grpcCode = GrpcCode.DEADLINE_EXCEEDED;
+}
+
+/** An agent answered with an error the control plane cannot act on, or broke the contract. */
+export class AgentCallError extends MiniMcpError {
+  readonly code = 'AGENT_CALL_FAILED';
+  readonly httpStatus = 502;
+  readonly grpcCode = GrpcCode.INTERNAL;
+}
+
+/**
+ * The node's agent tried to start an instance (create, restore) and could not:
+ * the instance is left in `error` with the agent's reason, which is the message
+ * (the contract keeps secrets out of it). Restoring it tries again.
+ */
+export class InstanceStartError extends MiniMcpError {
+  readonly code = 'INSTANCE_START_FAILED';
+  readonly httpStatus = 502;
+  readonly grpcCode = GrpcCode.FAILED_PRECONDITION;
+}

@@ -72,7 +72,7 @@ GRANT SELECT, INSERT, UPDATE ON nodes TO minimcp_agent;
 GRANT SELECT ON mcp_types, system_settings, api_keys TO minimcp_agent;
 GRANT SELECT ON mcp_instances TO minimcp_agent;
 GRANT UPDATE (status, process_id, error_message, last_accessed, stats, updated_at) ON mcp_instances TO minimcp_agent;
-GRANT SELECT, INSERT, UPDATE ON port_allocations TO minimcp_agent;
+GRANT SELECT, INSERT, UPDATE, DELETE ON port_allocations TO minimcp_agent;
 GRANT SELECT, INSERT ON mcp_logs, mcp_events TO minimcp_agent;
 
 GRANT EXECUTE ON FUNCTION minimcp_current_user_id(), minimcp_is_system() TO minimcp_app, minimcp_agent;

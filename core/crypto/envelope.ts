@@ -165,11 +165,17 @@ export function createEnvelopeCipher(options: { provider: KeyProvider }): Envelo
       } catch (error) {
         // An unreachable provider is not a property of the envelope: the caller may retry.
         if (error instanceof KeyProviderUnavailableError) throw error;
-        throw refuse('the data key cannot be unwrapped (altered wrapped key or wrong context)', error);
+        // The provider's own DecryptionError says why (which master key, which KMS error).
+        const reason =
+          error instanceof DecryptionError
+            ? error.message
+            : 'the data key cannot be unwrapped (altered wrapped key or wrong context)';
+        throw refuse(reason, error);
       }
 
       try {
-        if (dataKey.length !== DATA_KEY_BYTES) throw refuse('the unwrapped data key has the wrong size');
+        if (dataKey.length !== DATA_KEY_BYTES)
+          throw refuse('the unwrapped data key has the wrong size');
         const decipher = createDecipheriv(ALGORITHM, dataKey, Buffer.from(envelope.iv, 'hex'), {
           authTagLength: TAG_BYTES,
         });

@@ -102,7 +102,9 @@ export async function createLocalKeyProvider(
 ): Promise<KeyProvider> {
   const { keyFile, masterKeyBase64 } = options;
   if (keyFile && masterKeyBase64) {
-    throw new Error('give the local master key either in env (MINIMCP_MASTER_KEY) or as a file, not both');
+    throw new Error(
+      'give the local master key either in env (MINIMCP_MASTER_KEY) or as a file, not both',
+    );
   }
   let masterKey: Buffer;
   if (masterKeyBase64) masterKey = parseMasterKey(masterKeyBase64, 'MINIMCP_MASTER_KEY');

@@ -33,5 +33,7 @@ export async function createKeyProviderFromEnv(env: KeyProviderEnv): Promise<Key
       ...(env.MINIMCP_MASTER_KEY_FILE ? { keyFile: env.MINIMCP_MASTER_KEY_FILE } : {}),
     });
   }
-  return createLocalKeyProvider({ keyFile: env.MINIMCP_MASTER_KEY_FILE || DEFAULT_MASTER_KEY_FILE });
+  return createLocalKeyProvider({
+    keyFile: env.MINIMCP_MASTER_KEY_FILE || DEFAULT_MASTER_KEY_FILE,
+  });
 }

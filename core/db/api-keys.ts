@@ -146,3 +146,16 @@ export async function deleteApiKey(
   `);
   return result.rowCount === 1;
 }
+
+/** The stored parts of a key row, as the envelope cipher reads them. */
+export function envelopeFromRow(row: ApiKeyRow): StoredEnvelope {
+  return {
+    ciphertext: row.encrypted_key,
+    iv: row.encryption_iv,
+    authTag: row.auth_tag,
+    wrappedDataKey: row.wrapped_data_key,
+    provider: row.key_provider,
+    masterKeyId: row.master_key_id,
+    version: row.encryption_version,
+  };
+}

@@ -61,3 +61,68 @@ export async function listEvents(
     LIMIT ${query.limit}
   `);
 }
+
+/** Many events in one statement (the maintenance job's batches); returns how many. */
+export async function insertEvents(
+  db: CommonQueryMethods,
+  events: readonly NewEvent[],
+): Promise<number> {
+  if (events.length === 0) return 0;
+  const result = await db.query(sql.unsafe`
+    INSERT INTO mcp_events (mcp_instance_id, user_id, event_type, event_data, ip_address, user_agent)
+    SELECT * FROM ${sql.unnest(
+      events.map((e) => [
+        e.instanceId,
+        e.userId,
+        e.type,
+        JSON.stringify(e.data ?? {}),
+        e.ipAddress ?? null,
+        e.userAgent ?? null,
+      ]),
+      ['uuid', 'uuid', 'text', 'jsonb', 'inet', 'text'],
+    )}
+  `);
+  return result.rowCount;
+}
+
+/** An event with created_at as text with its microseconds, for exact keyset cursors. */
+export const EventPageRow = EventRow.extend({ cursor_at: z.string() });
+export type EventPageRow = z.infer<typeof EventPageRow>;
+
+/**
+ * Like listEvents, newest first, but the cursor keeps created_at's
+ * microseconds: events get CURRENT_TIMESTAMP, and several can share a
+ * millisecond, which a Date cursor would skip.
+ */
+export async function listEventsPage(
+  db: CommonQueryMethods,
+  query: { instanceId: string; before?: { at: string; id: string }; limit: number },
+): Promise<readonly EventPageRow[]> {
+  const after = query.before
+    ? sql.fragment`AND (created_at, id) < (${query.before.at}::timestamptz, ${query.before.id}::uuid)`
+    : sql.fragment``;
+  return db.any(sql.type(EventPageRow)`
+    SELECT id, mcp_instance_id, user_id, event_type, event_data, host(ip_address) AS ip_address,
+      user_agent, created_at,
+      to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
+    FROM mcp_events
+    WHERE mcp_instance_id = ${query.instanceId} ${after}
+    ORDER BY created_at DESC, id DESC
+    LIMIT ${query.limit}
+  `);
+}
+
+/** The data of the instance's first event of a type (e.g. what `created` recorded), if kept. */
+export async function findFirstEventData(
+  db: CommonQueryMethods,
+  instanceId: string,
+  type: EventType,
+): Promise<JsonObject | null> {
+  const row = await db.maybeOne(sql.type(z.object({ event_data: JsonObject.nullable() }))`
+    SELECT event_data FROM mcp_events
+    WHERE mcp_instance_id = ${instanceId} AND event_type = ${type}
+    ORDER BY created_at, id
+    LIMIT 1
+  `);
+  return row?.event_data ?? null;
+}

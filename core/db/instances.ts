@@ -307,3 +307,227 @@ export async function recordInstanceUsage(
     WHERE mi.id = u.id
   `);
 }
+
+// ---------------------------------------------------------------------------
+// The instance service (core/instance-service.ts) and the maintenance job.
+
+/**
+ * An instance as its owner may see it, with its type's name and its node's
+ * address: never the token hash. `cursor_at` is created_at as text with its
+ * microseconds, for keyset cursors (a Date keeps only milliseconds).
+ */
+export const InstanceDetailRow = z.object({
+  id: z.string().uuid(),
+  user_id: z.string().uuid().nullable(),
+  mcp_type_id: z.string().uuid(),
+  type_name: z.string(),
+  api_key_id: z.string().uuid().nullable(),
+  node_id: z.string().uuid().nullable(),
+  node_name: z.string().nullable(),
+  node_grpc_address: z.string().nullable(),
+  access_token_prefix: z.string(),
+  access_url: z.string(),
+  assigned_port: z.number().int().nullable(),
+  status: InstanceStatus,
+  expires_at: z.date(),
+  config: JsonObject.nullable(),
+  error_message: z.string().nullable(),
+  last_accessed: z.date().nullable(),
+  stats: JsonObject.nullable(),
+  created_at: z.date(),
+  updated_at: z.date(),
+  cursor_at: z.string(),
+});
+export type InstanceDetailRow = z.infer<typeof InstanceDetailRow>;
+
+const instanceDetailSelect = sql.fragment`
+  SELECT mi.id, mi.user_id, mi.mcp_type_id, mt.name AS type_name, mi.api_key_id, mi.node_id,
+    n.name AS node_name, n.grpc_address AS node_grpc_address, mi.access_token_prefix,
+    mi.access_url, mi.assigned_port, mi.status, mi.expires_at, mi.config, mi.error_message,
+    mi.last_accessed, mi.stats, mi.created_at, mi.updated_at,
+    to_char(mi.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
+  FROM mcp_instances mi
+  JOIN mcp_types mt ON mt.id = mi.mcp_type_id
+  LEFT JOIN nodes n ON n.id = mi.node_id
+`;
+
+/** A live (not deleted) instance with its type and node; `lock` takes its row lock. */
+export async function findInstanceDetail(
+  db: CommonQueryMethods,
+  id: string,
+  options: { lock?: boolean } = {},
+): Promise<InstanceDetailRow | null> {
+  return db.maybeOne(sql.type(InstanceDetailRow)`
+    ${instanceDetailSelect}
+    WHERE mi.id = ${id} AND mi.deleted_at IS NULL
+    ${options.lock ? sql.fragment`FOR UPDATE OF mi` : sql.fragment``}
+  `);
+}
+
+export interface InstanceListQuery {
+  userId: string;
+  status?: InstanceStatus;
+  typeName?: string;
+  /** Continue after this (created_at as text with microseconds, id), newest first. */
+  before?: { at: string; id: string };
+  limit: number;
+}
+
+/** A user's live instances, newest first, keyset-paginated on (created_at, id). */
+export async function listInstanceDetails(
+  db: CommonQueryMethods,
+  query: InstanceListQuery,
+): Promise<readonly InstanceDetailRow[]> {
+  const conditions = [
+    sql.fragment`mi.user_id = ${query.userId}`,
+    sql.fragment`mi.deleted_at IS NULL`,
+  ];
+  if (query.status) conditions.push(sql.fragment`mi.status = ${query.status}`);
+  if (query.typeName) conditions.push(sql.fragment`mt.name = ${query.typeName}`);
+  if (query.before)
+    conditions.push(
+      sql.fragment`(mi.created_at, mi.id) < (${query.before.at}::timestamptz, ${query.before.id}::uuid)`,
+    );
+  return db.any(sql.type(InstanceDetailRow)`
+    ${instanceDetailSelect}
+    WHERE ${sql.join(conditions, sql.fragment` AND `)}
+    ORDER BY mi.created_at DESC, mi.id DESC
+    LIMIT ${query.limit}
+  `);
+}
+
+/**
+ * Serialises a user's instance-creating transactions (create, restore) until
+ * they commit, so the per-user limit holds under concurrency.
+ */
+export async function lockUserInstances(db: CommonQueryMethods, userId: string): Promise<void> {
+  await db.query(
+    sql.unsafe`SELECT pg_advisory_xact_lock(hashtextextended(${`minimcp.user-instances:${userId}`}, 0))`,
+  );
+}
+
+/** Instances that count against the per-user limit: pending or running, not deleted. */
+export async function countLiveInstancesOfUser(
+  db: CommonQueryMethods,
+  userId: string,
+): Promise<number> {
+  return db.oneFirst(sql.type(z.object({ n: z.number().int() }))`
+    SELECT count(*)::int AS n FROM mcp_instances
+    WHERE user_id = ${userId} AND deleted_at IS NULL AND status IN ('pending', 'running')
+  `);
+}
+
+export async function softDeleteInstance(db: CommonQueryMethods, id: string): Promise<void> {
+  await db.query(sql.unsafe`
+    UPDATE mcp_instances SET deleted_at = CURRENT_TIMESTAMP WHERE id = ${id} AND deleted_at IS NULL
+  `);
+}
+
+export async function setInstanceExpiry(
+  db: CommonQueryMethods,
+  id: string,
+  expiresAt: Date,
+): Promise<void> {
+  await db.query(sql.unsafe`
+    UPDATE mcp_instances SET expires_at = ${sql.timestamp(expiresAt)} WHERE id = ${id}
+  `);
+}
+
+export async function setInstanceToken(
+  db: CommonQueryMethods,
+  id: string,
+  token: { hash: string; prefix: string },
+): Promise<void> {
+  await db.query(sql.unsafe`
+    UPDATE mcp_instances SET access_token_hash = ${token.hash}, access_token_prefix = ${token.prefix}
+    WHERE id = ${id}
+  `);
+}
+
+/** A restored instance: a new placement and expiry, pending again, its old run forgotten. */
+export async function reassignInstance(
+  db: CommonQueryMethods,
+  id: string,
+  change: {
+    nodeId: string;
+    port: number;
+    accessUrl: string;
+    expiresAt: Date;
+    apiKeyId: string | null;
+  },
+): Promise<void> {
+  await db.query(sql.unsafe`
+    UPDATE mcp_instances SET
+      node_id = ${change.nodeId}, assigned_port = ${change.port}, access_url = ${change.accessUrl},
+      expires_at = ${sql.timestamp(change.expiresAt)}, api_key_id = ${change.apiKeyId},
+      status = 'pending', process_id = NULL, error_message = NULL
+    WHERE id = ${id}
+  `);
+}
+
+/** An instance whose status the maintenance job changed, and where it ran. */
+export const ChangedInstanceRow = z.object({
+  id: z.string().uuid(),
+  user_id: z.string().uuid().nullable(),
+  node_id: z.string().uuid().nullable(),
+  node_status: z.string().nullable(),
+  node_grpc_address: z.string().nullable(),
+  assigned_port: z.number().int().nullable(),
+  previous_status: InstanceStatus,
+});
+export type ChangedInstanceRow = z.infer<typeof ChangedInstanceRow>;
+
+/**
+ * Marks up to `limit` running or pending instances past expires_at `expired`.
+ * Rows another transaction holds (an extend, a concurrent run of the job) are
+ * skipped, and a row changed meanwhile is re-checked, so each is expired once.
+ */
+export async function expireDueInstances(
+  db: CommonQueryMethods,
+  limit: number,
+): Promise<readonly ChangedInstanceRow[]> {
+  return db.any(sql.type(ChangedInstanceRow)`
+    WITH due AS (
+      SELECT mi.id, mi.status, n.status AS node_status, n.grpc_address AS node_grpc_address
+      FROM mcp_instances mi
+      LEFT JOIN nodes n ON n.id = mi.node_id
+      WHERE mi.expires_at < CURRENT_TIMESTAMP AND mi.status IN ('running', 'pending')
+        AND mi.deleted_at IS NULL
+      ORDER BY mi.expires_at
+      LIMIT ${limit}
+      FOR UPDATE OF mi SKIP LOCKED
+    )
+    UPDATE mcp_instances mi SET status = 'expired'
+    FROM due
+    WHERE mi.id = due.id
+    RETURNING mi.id, mi.user_id, mi.node_id, due.node_status, due.node_grpc_address,
+      mi.assigned_port, due.status AS previous_status
+  `);
+}
+
+/**
+ * Marks up to `limit` pending or running instances of nodes that are `down`
+ * `disconnected`; like expireDueInstances, each row changes once however
+ * many callers run at the same time.
+ */
+export async function disconnectInstancesOfDownNodes(
+  db: CommonQueryMethods,
+  limit: number,
+): Promise<readonly ChangedInstanceRow[]> {
+  return db.any(sql.type(ChangedInstanceRow)`
+    WITH gone AS (
+      SELECT mi.id, mi.status, n.status AS node_status, n.grpc_address AS node_grpc_address
+      FROM mcp_instances mi
+      JOIN nodes n ON n.id = mi.node_id
+      WHERE n.status = 'down' AND mi.status IN ('running', 'pending') AND mi.deleted_at IS NULL
+      ORDER BY mi.created_at
+      LIMIT ${limit}
+      FOR UPDATE OF mi SKIP LOCKED
+    )
+    UPDATE mcp_instances mi SET status = 'disconnected', process_id = NULL
+    FROM gone
+    WHERE mi.id = gone.id
+    RETURNING mi.id, mi.user_id, mi.node_id, gone.node_status, gone.node_grpc_address,
+      mi.assigned_port, gone.status AS previous_status
+  `);
+}

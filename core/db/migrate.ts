@@ -19,6 +19,8 @@ export interface MigrateOptions {
   direction: MigrationDirection;
   /** How many migrations; all of them by default (node-pg-migrate's down defaults to one). */
   count?: number;
+  /** Folder of the SQL files; MIGRATIONS_DIR by default. A bundle (the deploy-time Lambda) ships them elsewhere. */
+  dir?: string;
   log?: (message: string) => void;
 }
 
@@ -26,7 +28,7 @@ export async function migrate(options: MigrateOptions): Promise<AppliedMigration
   const log = options.log ?? (() => undefined);
   return runner({
     databaseUrl: options.databaseUrl,
-    dir: MIGRATIONS_DIR,
+    dir: options.dir ?? MIGRATIONS_DIR,
     migrationsTable: 'pgmigrations',
     direction: options.direction,
     count: options.count ?? Infinity,

@@ -98,3 +98,46 @@ export async function findNodeByName(
 export async function listNodes(db: CommonQueryMethods): Promise<readonly NodeRow[]> {
   return db.any(sql.type(NodeRow)`SELECT ${nodeColumns} FROM nodes ORDER BY name`);
 }
+
+export const StaleNodeRow = z.object({
+  id: z.string().uuid(),
+  name: z.string(),
+  last_heartbeat: z.date().nullable(),
+});
+export type StaleNodeRow = z.infer<typeof StaleNodeRow>;
+
+/**
+ * Marks active or draining nodes whose last heartbeat is older than
+ * `staleSeconds` (or missing) `down`. A heartbeat that lands meanwhile is
+ * re-checked, and concurrent callers each mark a node once.
+ */
+export async function markStaleNodesDown(
+  db: CommonQueryMethods,
+  staleSeconds: number,
+): Promise<readonly StaleNodeRow[]> {
+  return db.any(sql.type(StaleNodeRow)`
+    WITH stale AS (
+      SELECT id FROM nodes
+      WHERE status IN ('active', 'draining')
+        AND (last_heartbeat IS NULL
+          OR last_heartbeat < CURRENT_TIMESTAMP - make_interval(secs => ${staleSeconds}))
+      FOR UPDATE SKIP LOCKED
+    )
+    UPDATE nodes n SET status = 'down'
+    FROM stale
+    WHERE n.id = stale.id
+    RETURNING n.id, n.name, n.last_heartbeat
+  `);
+}
+
+/** Active nodes with a heartbeat fresher than `freshSeconds`. */
+export async function countHealthyNodes(
+  db: CommonQueryMethods,
+  freshSeconds: number,
+): Promise<number> {
+  return db.oneFirst(sql.type(z.object({ n: z.number().int() }))`
+    SELECT count(*)::int AS n FROM nodes
+    WHERE status = 'active'
+      AND last_heartbeat >= CURRENT_TIMESTAMP - make_interval(secs => ${freshSeconds})
+  `);
+}

@@ -123,3 +123,68 @@ export async function countPorts(db: CommonQueryMethods, nodeId: string): Promis
     FROM port_allocations WHERE node_id = ${nodeId}
   `);
 }
+
+/** Releases the ports the given instances hold, on any node; returns how many. */
+export async function releasePortsOfInstances(
+  db: CommonQueryMethods,
+  instanceIds: readonly string[],
+): Promise<number> {
+  if (instanceIds.length === 0) return 0;
+  const result = await db.query(sql.unsafe`
+    UPDATE port_allocations
+    SET is_available = true, mcp_instance_id = NULL, released_at = CURRENT_TIMESTAMP
+    WHERE mcp_instance_id = ANY(${sql.array(instanceIds, 'uuid')})
+  `);
+  return result.rowCount;
+}
+
+export const ReleasedPortRow = z.object({
+  node_id: z.string().uuid(),
+  port: z.number().int(),
+  previous_instance_id: z.string().uuid().nullable(),
+});
+export type ReleasedPortRow = z.infer<typeof ReleasedPortRow>;
+
+/**
+ * Frees ports held for nothing: by no instance (its row was removed), or by
+ * one that is deleted, no longer pending or running, or now placed elsewhere.
+ * Port and instance rows are locked together (SKIP LOCKED), and a row changed
+ * meanwhile is re-checked, so a port claimed by a create or restore still in
+ * flight is never taken back. Instances hidden by row-level security are
+ * never judged: run it in system scope to see them all.
+ */
+export async function releaseLeakedPorts(
+  db: CommonQueryMethods,
+): Promise<readonly ReleasedPortRow[]> {
+  const orphaned = await db.any(sql.type(ReleasedPortRow)`
+    WITH leaked AS (
+      SELECT node_id, port FROM port_allocations
+      WHERE is_available = false AND mcp_instance_id IS NULL
+      FOR UPDATE SKIP LOCKED
+    )
+    UPDATE port_allocations pa
+    SET is_available = true, released_at = CURRENT_TIMESTAMP
+    FROM leaked
+    WHERE pa.node_id = leaked.node_id AND pa.port = leaked.port
+    RETURNING pa.node_id, pa.port, NULL::uuid AS previous_instance_id
+  `);
+  const stale = await db.any(sql.type(ReleasedPortRow)`
+    WITH leaked AS (
+      SELECT pa.node_id, pa.port, pa.mcp_instance_id
+      FROM port_allocations pa
+      JOIN mcp_instances mi ON mi.id = pa.mcp_instance_id
+      WHERE pa.is_available = false
+        AND (mi.deleted_at IS NOT NULL
+          OR mi.status NOT IN ('pending', 'running')
+          OR mi.node_id IS DISTINCT FROM pa.node_id
+          OR mi.assigned_port IS DISTINCT FROM pa.port)
+      FOR UPDATE OF pa, mi SKIP LOCKED
+    )
+    UPDATE port_allocations pa
+    SET is_available = true, mcp_instance_id = NULL, released_at = CURRENT_TIMESTAMP
+    FROM leaked
+    WHERE pa.node_id = leaked.node_id AND pa.port = leaked.port
+    RETURNING pa.node_id, pa.port, leaked.mcp_instance_id AS previous_instance_id
+  `);
+  return [...orphaned, ...stale];
+}

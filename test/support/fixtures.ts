@@ -8,7 +8,10 @@ import { findNodeByName, registerNode, type NodeRow } from '../../core/db/nodes.
 import { insertUser, type UserRow } from '../../core/db/users.js';
 import { issueToken } from '../../core/tokens.js';
 
-export async function makeUser(db: CommonQueryMethods, overrides: { email?: string; name?: string } = {}): Promise<UserRow> {
+export async function makeUser(
+  db: CommonQueryMethods,
+  overrides: { email?: string; name?: string } = {},
+): Promise<UserRow> {
   const id = randomUUID().slice(0, 8);
   return insertUser(db, {
     email: overrides.email ?? `user-${id}@example.test`,
@@ -57,5 +60,9 @@ export async function makeInstance(
 }
 
 export async function count(db: CommonQueryMethods, table: string): Promise<number> {
-  return db.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM ${sql.identifier([table])}`);
+  return db.oneFirst(
+    sql.type(
+      z.object({ n: z.number() }),
+    )`SELECT count(*)::int AS n FROM ${sql.identifier([table])}`,
+  );
 }

@@ -1,0 +1,220 @@
+// The host agent, wired: node lease and registration, orphan cleanup, log
+// shipper, reconciler, gRPC server, heartbeat and usage sampler. `close()`
+// stops it cleanly (children stopped, ports released, instances marked
+// disconnected with an event, logs flushed, node marked down).
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'slonik';
+import { createEnvelopeCipher } from '../core/crypto/envelope.js';
+import { createKeyProviderFromEnv } from '../core/crypto/provider-from-env.js';
+import type { AgentConfig } from '../core/config.js';
+import { countPorts } from '../core/db/ports.js';
+import { createDatabasePool, type DatabasePool } from '../core/db/pool.js';
+import { registerNode, setNodeStatus, type NodeRow } from '../core/db/nodes.js';
+import type { Logger } from '../core/logger.js';
+import { ensureLocalCertificates, type TlsMaterial } from '../core/tls.js';
+import { startAgentGrpcServer, type AgentGrpcServer } from './grpc-server.js';
+import { startHeartbeat } from './heartbeat.js';
+import { createLogShipper } from './log-shipper.js';
+import { acquireNodeLease } from './node-lease.js';
+import { createReconciler, type Reconciler } from './reconciler.js';
+import { createChildRegistry, killOrphans } from './supervisor.js';
+import { startUsageSampler } from './usage.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+/** dist/ (or the repo root when run from source): built-in server scripts are relative to it. */
+export const DEFAULT_SERVERS_ROOT = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+);
+
+export interface RunningAgent {
+  readonly node: NodeRow;
+  readonly grpcAddress: string;
+  readonly reconciler: Reconciler;
+  readonly pool: DatabasePool;
+  /** Resolves when the agent stopped on its own (its node lease was lost). */
+  readonly lost: Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StartAgentOptions {
+  config: AgentConfig;
+  logger: Logger;
+  /** Where built-in `server_script` paths resolve (default: dist/). */
+  serversRoot?: string;
+  /** Environment for the key provider (KMS_KEY_ID, MINIMCP_MASTER_KEY, ...). */
+  env?: Record<string, string | undefined>;
+  /** TLS material instead of MINIMCP_TLS_DIR (tests). */
+  tls?: TlsMaterial;
+}
+
+export async function startAgent(options: StartAgentOptions): Promise<RunningAgent> {
+  const { config, logger } = options;
+  const nodeName = config.MINIMCP_NODE_NAME ?? os.hostname();
+  const dataDir = path.resolve(config.MINIMCP_DATA_DIR);
+  const stateDir = path.join(dataDir, `agent-${nodeName}`);
+  const log = logger.child({ node: nodeName });
+  const startedAt = Date.now();
+
+  const cleanup: Array<() => Promise<void> | void> = [];
+  const unwind = async () => {
+    for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
+  };
+
+  try {
+    const lease = await acquireNodeLease({
+      databaseUrl: config.DATABASE_URL,
+      nodeName,
+      onDiagnostic: (m) => log.warn(m),
+    });
+    cleanup.push(() => lease.release());
+    const pool = await createDatabasePool(config.DATABASE_URL, {
+      maximumPoolSize: config.MINIMCP_DB_POOL_SIZE,
+    });
+    cleanup.push(() => pool.end());
+
+    const orphans = await killOrphans(stateDir);
+    if (orphans.length > 0)
+      log.warn({ count: orphans.length }, 'killed children left by a previous agent');
+
+    const tls =
+      options.tls ??
+      (await ensureLocalCertificates(config.MINIMCP_TLS_DIR ?? path.join(dataDir, 'tls'))).agent;
+    const cipher = createEnvelopeCipher({
+      provider: await createKeyProviderFromEnv(options.env ?? process.env),
+    });
+
+    const grpcAdvertise = config.MINIMCP_GRPC_ADVERTISE ?? config.MINIMCP_GRPC_LISTEN;
+    const range = config.MINIMCP_PORT_RANGE;
+    let node = await registerNode(pool, {
+      name: nodeName,
+      grpcAddress: grpcAdvertise,
+      publicHost: config.MINIMCP_PUBLIC_HOST,
+      portRangeStart: range.start,
+      portRangeEnd: range.end,
+      capacity: config.MINIMCP_NODE_CAPACITY ?? range.end - range.start + 1,
+      agentVersion: AGENT_VERSION,
+    });
+    cleanup.push(() => setNodeStatus(pool, node.id, 'down'));
+    // Log partitions for this month and the next ones exist before the first line.
+    await pool.query(sql.unsafe`SELECT minimcp_maintain_partitions(3, NULL)`);
+
+    const shipper = await createLogShipper({
+      pool,
+      spoolDir: path.join(stateDir, 'log-spool'),
+      onDiagnostic: (message, context) => log.warn(context ?? {}, message),
+    });
+    cleanup.push(() => shipper.close());
+
+    const reconciler = createReconciler({
+      pool,
+      nodeId: node.id,
+      intervalMs: config.MINIMCP_RECONCILE_SECONDS * 1000,
+      logger: log,
+      deps: {
+        nodeId: node.id,
+        pool,
+        cipher,
+        shipper,
+        registry: createChildRegistry(stateDir),
+        serversRoot: options.serversRoot ?? DEFAULT_SERVERS_ROOT,
+        workRoot: path.join(stateDir, 'instances'),
+        bindHost: config.MINIMCP_BIND_HOST,
+        ...(config.MINIMCP_ALLOWED_ORIGINS
+          ? { allowedOrigins: config.MINIMCP_ALLOWED_ORIGINS }
+          : {}),
+        upstreamOverrides: config.MINIMCP_UPSTREAM_OVERRIDES ?? {},
+        handshakeTimeoutMs: config.MINIMCP_HANDSHAKE_TIMEOUT_MS,
+        stopGraceMs: config.MINIMCP_STOP_GRACE_MS,
+        maxRestarts: config.MINIMCP_MAX_RESTARTS,
+        logger: log,
+        recordAccess: config.MINIMCP_ACCESS_LOG,
+      },
+    });
+    cleanup.push(() => reconciler.close());
+
+    let portsFree = (await countPorts(pool, node.id)).free;
+    const usage = startUsageSampler({
+      pool,
+      reconciler,
+      intervalMs: config.MINIMCP_USAGE_SECONDS * 1000,
+      onError: (error) => log.warn({ err: String(error) }, 'usage sample not written'),
+    });
+    cleanup.push(async () => {
+      usage.stop();
+      await usage.flush();
+    });
+
+    const grpcServer: AgentGrpcServer = await startAgentGrpcServer({
+      address: config.MINIMCP_GRPC_LISTEN,
+      tls,
+      reconciler,
+      pool,
+      node: () => ({
+        id: node.id,
+        name: node.name,
+        status: node.status,
+        capacity: node.capacity,
+        portsFree,
+      }),
+      agentVersion: AGENT_VERSION,
+      startedAt,
+      databaseReachable: () => shipper.stats().databaseReachable,
+      defaultReadyTimeoutMs: config.MINIMCP_START_READY_TIMEOUT_MS,
+      logger: log,
+    });
+    cleanup.push(() => grpcServer.close());
+
+    const heartbeat = startHeartbeat({
+      pool,
+      nodeId: node.id,
+      intervalMs: config.MINIMCP_HEARTBEAT_SECONDS * 1000,
+      stats: () => ({
+        ...usage.nodeTotals(),
+        log_shipper: { ...shipper.stats() },
+        ports_free: portsFree,
+      }),
+      onError: (error) => log.warn({ err: String(error) }, 'heartbeat not written'),
+    });
+    cleanup.push(() => heartbeat.stop());
+    const portWatch = setInterval(() => {
+      countPorts(pool, node.id)
+        .then((p) => (portsFree = p.free))
+        .catch(() => undefined);
+    }, config.MINIMCP_HEARTBEAT_SECONDS * 1000);
+    portWatch.unref();
+    cleanup.push(() => clearInterval(portWatch));
+
+    await reconciler.reconcile();
+    log.info(
+      {
+        grpc: grpcAdvertise,
+        ports: `${range.start}-${range.end}`,
+        instances: reconciler.list().length,
+      },
+      'agent ready',
+    );
+
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= (async () => {
+        log.info('agent stopping');
+        await unwind();
+        log.info('agent stopped');
+      })();
+      return closing;
+    };
+    const lost = lease.lost.then(async () => {
+      log.error('node lease lost to another agent; stopping every instance here');
+      await close();
+    });
+    node = { ...node };
+    return { node, grpcAddress: grpcAdvertise, reconciler, pool, lost, close };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}

@@ -1,0 +1,640 @@
+// The per-port MCP gateway: one node:http server per instance speaking MCP
+// Streamable HTTP at /mcp (POST, GET stream, DELETE), checking the bearer
+// token and Origin, and bridging client sessions to the child through the
+// session multiplexer. It owns the port, its connections and its streams.
+// @see https://modelcontextprotocol.io/specification/2025-06-18/basic/transports#streamable-http
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PortInUseError } from '../core/errors.js';
+import { digestsEqual, hashToken } from '../core/tokens.js';
+import {
+  createSessionMultiplexer,
+  isSupportedProtocolVersion,
+  type ClientChannel,
+  type ClientSession,
+  type ReplyChannel,
+  type Upstream,
+} from './session-multiplexer.js';
+import {
+  isRequest,
+  parseJsonRpcMessage,
+  RpcErrorCode,
+  type JsonRpcId,
+  type JsonRpcMessage,
+} from './stdio-connection.js';
+
+export interface AccessRecord {
+  /** Epoch ms when the request arrived. */
+  at: number;
+  httpMethod: string;
+  /** The JSON-RPC method (the first one of a batch). */
+  mcpMethod: string | undefined;
+  /** For tools/call: the tool's name. Never arguments or results. */
+  toolName: string | undefined;
+  /** HTTP status; 499 when the client went away before its answer. */
+  status: number;
+  /** JSON-RPC error code of the answer, when it was an error. */
+  rpcErrorCode: number | undefined;
+  latencyMs: number;
+  sessionId: string | undefined;
+}
+
+export interface GatewayCounters {
+  requests: number;
+  /** HTTP answers >= 400 and JSON-RPC error answers. */
+  errors: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Epoch ms of the last request, undefined before the first. */
+  lastAccessAt: number | undefined;
+  /** Open client sessions, now. */
+  sessions: number;
+  /** Client requests waiting for the child, now. */
+  inFlight: number;
+}
+
+export interface GatewayOptions {
+  port: number;
+  /** Interface to listen on; the agent passes its node's bind address. */
+  host?: string;
+  /** SHA-256 (hex) of the instance's access token. */
+  tokenHash: string;
+  /**
+   * Browser origins allowed to call (exact `scheme://host[:port]`). Default:
+   * loopback origins (localhost, 127.0.0.1, [::1]) on any port. Requests
+   * without an Origin (non-browser clients) are always allowed.
+   */
+  allowedOrigins?: readonly string[];
+  /** The child: its live connection and its handshake (the supervisor). */
+  upstream: Upstream;
+  maxBodyBytes?: number;
+  maxSessions?: number;
+  /** Sessions with no stream and no activity for this long are ended. */
+  sessionIdleMs?: number;
+  /** SSE comment frames on idle GET streams, so intermediaries keep them open. */
+  keepAliveIntervalMs?: number;
+  onAccess?(record: AccessRecord): void;
+}
+
+export interface Gateway {
+  readonly port: number;
+  readonly sessionCount: number;
+  /** Cumulative since the gateway started; the caller computes and flushes deltas. */
+  counters(): GatewayCounters;
+  /** After a token rotation: the old token is refused from the next request on. */
+  setTokenHash(hash: string): void;
+  /** Closes the port, every session and stream; idempotent. */
+  close(): Promise<void>;
+}
+
+const MCP_PATH = '/mcp';
+const MAX_BATCH = 100;
+const DEFAULTS = {
+  host: '127.0.0.1',
+  maxBodyBytes: 4 * 1024 * 1024,
+  maxSessions: 1_000,
+  sessionIdleMs: 30 * 60_000,
+  keepAliveIntervalMs: 25_000,
+};
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+};
+const CORS_ALLOW_HEADERS =
+  'authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id';
+const CORS_EXPOSE_HEADERS = 'mcp-session-id, mcp-protocol-version, www-authenticate';
+
+/** Opens the gateway on its port; rejects with PortInUseError when it is taken. */
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const host = options.host ?? DEFAULTS.host;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULTS.maxBodyBytes;
+  let tokenHash = options.tokenHash;
+  const onAccess = options.onAccess;
+  const allowedOrigins =
+    options.allowedOrigins === undefined
+      ? undefined
+      : new Set(options.allowedOrigins.map((origin) => origin.toLowerCase()));
+  const mux = createSessionMultiplexer({
+    upstream: options.upstream,
+    maxSessions: options.maxSessions ?? DEFAULTS.maxSessions,
+  });
+  const counters: GatewayCounters = {
+    requests: 0,
+    errors: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    lastAccessAt: undefined,
+    sessions: 0,
+    inFlight: 0,
+  };
+  /** Open server-to-client streams, to end them on close. */
+  const streams = new Set<Exchange>();
+  let closePromise: Promise<void> | undefined;
+
+  /**
+   * One HTTP request: its access record, and for a POST that carries
+   * requests, the channel their answers take (JSON body, or an SSE stream once
+   * the child sends something before the answer).
+   */
+  class Exchange implements ReplyChannel, ClientChannel {
+    readonly at = Date.now();
+    readonly startedAt = performance.now();
+    mcpMethod: string | undefined = undefined;
+    toolName: string | undefined = undefined;
+    sessionId: string | undefined = undefined;
+    rpcErrorCode: number | undefined = undefined;
+    /** Requests of this POST still waiting for an answer. */
+    remaining = 0;
+    /** For a batch answered as JSON: the answers so far. */
+    collected: JsonRpcMessage[] | undefined = undefined;
+    streaming = false;
+    done = false;
+    acceptJson = true;
+    acceptSse = true;
+
+    constructor(
+      readonly req: IncomingMessage,
+      readonly res: ServerResponse,
+    ) {}
+
+    // --- ReplyChannel: answers and related messages for a POST's requests ---
+
+    deliver(message: JsonRpcMessage): boolean {
+      if (this.done) return false;
+      if ('method' in message) {
+        // Progress or a server request tied to this POST: needs a stream.
+        if (!this.streaming && !this.startStream()) return false;
+        this.writeEvent(message);
+        return true;
+      }
+      if (message.error !== undefined) {
+        counters.errors += 1;
+        this.rpcErrorCode ??= message.error.code;
+      }
+      this.remaining -= 1;
+      if (this.streaming) {
+        this.writeEvent(message);
+        if (this.remaining <= 0) this.endStream();
+      } else if (this.collected !== undefined) {
+        this.collected.push(message);
+        if (this.remaining <= 0) this.sendAnswers(this.collected);
+      } else if (this.acceptJson) this.sendAnswers(message);
+      else {
+        this.startStream();
+        this.writeEvent(message);
+        this.endStream();
+      }
+      return true;
+    }
+
+    abandon(_clientId: JsonRpcId): void {
+      if (this.done) return;
+      this.remaining -= 1;
+      if (this.remaining > 0) return;
+      if (this.collected !== undefined && this.collected.length > 0 && !this.streaming)
+        this.sendAnswers(this.collected);
+      else {
+        // A request must be answered with a stream or JSON: an empty stream
+        // says "nothing more for you" without inventing a result.
+        if (!this.streaming) this.startStream();
+        this.endStream();
+      }
+    }
+
+    sendAnswers(answer: JsonRpcMessage | JsonRpcMessage[]): void {
+      const body = JSON.stringify(answer);
+      const length = Buffer.byteLength(body);
+      counters.bytesOut += length;
+      this.res.writeHead(
+        200,
+        this.sessionId === undefined
+          ? { 'content-type': 'application/json', 'content-length': length }
+          : {
+              'content-type': 'application/json',
+              'content-length': length,
+              'mcp-session-id': this.sessionId,
+            },
+      );
+      this.res.end(body);
+      this.finish(200);
+    }
+
+    startStream(): boolean {
+      if (!this.acceptSse) return false;
+      this.streaming = true;
+      streams.add(this);
+      this.res.writeHead(
+        200,
+        this.sessionId === undefined
+          ? SSE_HEADERS
+          : { ...SSE_HEADERS, 'mcp-session-id': this.sessionId },
+      );
+      this.res.flushHeaders();
+      if (this.collected !== undefined) {
+        for (const answer of this.collected) this.writeEvent(answer);
+        this.collected = undefined;
+      }
+      return true;
+    }
+
+    writeEvent(message: JsonRpcMessage): void {
+      const frame = `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+      counters.bytesOut += Buffer.byteLength(frame);
+      this.res.write(frame);
+    }
+
+    endStream(): void {
+      streams.delete(this);
+      this.res.end();
+      this.finish(200);
+    }
+
+    keepAlive(): void {
+      if (!this.done) this.res.write(': keepalive\n\n');
+    }
+
+    /** Emits the access record once, when the answer is complete. */
+    finish(status: number): void {
+      if (this.done) return;
+      this.done = true;
+      if (status >= 400) counters.errors += 1;
+      if (onAccess === undefined) return;
+      onAccess({
+        at: this.at,
+        httpMethod: this.req.method ?? '',
+        mcpMethod: this.mcpMethod,
+        toolName: this.toolName,
+        status,
+        rpcErrorCode: this.rpcErrorCode,
+        latencyMs: performance.now() - this.startedAt,
+        sessionId: this.sessionId,
+      });
+    }
+
+    /** A plain HTTP error with a JSON-RPC error body (as the SDK's transport answers). */
+    reject(
+      status: number,
+      message: string,
+      headers?: Record<string, string>,
+      code: number = RpcErrorCode.UPSTREAM_UNAVAILABLE,
+    ): void {
+      const body = `{"jsonrpc":"2.0","error":{"code":${code},"message":${JSON.stringify(message)}},"id":null}`;
+      const length = Buffer.byteLength(body);
+      counters.bytesOut += length;
+      this.res.writeHead(status, {
+        ...headers,
+        'content-type': 'application/json',
+        'content-length': length,
+      });
+      this.res.end(body);
+      this.finish(status);
+    }
+  }
+
+  const server = createServer({ noDelay: true, keepAliveTimeout: 65_000 }, onRequest);
+
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    counters.requests += 1;
+    const exchange = new Exchange(req, res);
+    counters.lastAccessAt = exchange.at;
+    const url = req.url ?? '';
+    if (url !== MCP_PATH && !url.startsWith(MCP_PATH + '?')) {
+      req.resume();
+      exchange.reject(404, `not found: the MCP endpoint is ${MCP_PATH}`);
+      return;
+    }
+    const headers = req.headers;
+    const origin = headers.origin;
+    if (origin !== undefined) {
+      if (!isAllowedOrigin(origin)) {
+        req.resume();
+        exchange.reject(403, `origin ${origin} is not allowed`);
+        return;
+      }
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('access-control-expose-headers', CORS_EXPOSE_HEADERS);
+      res.setHeader('vary', 'Origin');
+      if (req.method === 'OPTIONS') {
+        // A browser's preflight carries no credentials; it only learns what it may send.
+        res.writeHead(204, {
+          'access-control-allow-methods': 'GET, POST, DELETE',
+          'access-control-allow-headers': CORS_ALLOW_HEADERS,
+          'access-control-max-age': '600',
+        });
+        res.end();
+        exchange.finish(204);
+        return;
+      }
+    }
+    const authFailure = checkBearer(headers.authorization);
+    if (authFailure !== undefined) {
+      req.resume();
+      exchange.reject(401, authFailure.message, { 'www-authenticate': authFailure.challenge });
+      return;
+    }
+    switch (req.method) {
+      case 'POST':
+        handlePost(exchange);
+        return;
+      case 'GET':
+        handleGet(exchange);
+        return;
+      case 'DELETE':
+        handleDelete(exchange);
+        return;
+      default:
+        req.resume();
+        exchange.reject(405, `method ${req.method} not allowed`, { allow: 'GET, POST, DELETE' });
+    }
+  }
+
+  function isAllowedOrigin(origin: string): boolean {
+    if (allowedOrigins !== undefined) return allowedOrigins.has(origin.toLowerCase());
+    try {
+      const url = new URL(origin);
+      return (
+        (url.protocol === 'http:' || url.protocol === 'https:') && LOOPBACK_HOSTS.has(url.hostname)
+      );
+    } catch {
+      return false; // "null" or garbage: deny on any doubt
+    }
+  }
+
+  function checkBearer(
+    header: string | undefined,
+  ): { message: string; challenge: string } | undefined {
+    if (header === undefined || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ')
+      return {
+        message: 'missing bearer token: send Authorization: Bearer <access_token>',
+        challenge: 'Bearer realm="minimcp"',
+      };
+    // Compare digests, not tokens: constant time, and no plaintext kept.
+    if (!digestsEqual(hashToken(header.slice(7).trim()), tokenHash))
+      return {
+        message: 'invalid access token',
+        challenge: 'Bearer realm="minimcp", error="invalid_token"',
+      };
+    return undefined;
+  }
+
+  /** The session a non-initialize request names, or an answer already sent. */
+  function sessionOf(exchange: Exchange): ClientSession | undefined {
+    const headers = exchange.req.headers;
+    const id = headers['mcp-session-id'];
+    if (typeof id !== 'string' || id.length === 0) {
+      exchange.reject(400, 'Bad Request: Mcp-Session-Id header is required');
+      return undefined;
+    }
+    exchange.sessionId = id;
+    const session = mux.getSession(id);
+    if (session === undefined) {
+      exchange.reject(404, 'Session not found: initialize a new session', undefined, -32001);
+      return undefined;
+    }
+    const version = headers['mcp-protocol-version'];
+    if (typeof version === 'string' && !isSupportedProtocolVersion(version)) {
+      exchange.reject(400, `Bad Request: unsupported MCP-Protocol-Version ${version}`);
+      return undefined;
+    }
+    return session;
+  }
+
+  function handlePost(exchange: Exchange): void {
+    const { req } = exchange;
+    const contentType = req.headers['content-type'];
+    if (contentType === undefined || !/^application\/json\s*(;|$)/i.test(contentType)) {
+      req.resume();
+      exchange.reject(415, 'Unsupported Media Type: Content-Type must be application/json');
+      return;
+    }
+    const accept = req.headers.accept;
+    if (accept !== undefined && !accept.includes('*/*')) {
+      exchange.acceptJson = accept.includes('application/json');
+      exchange.acceptSse = accept.includes('text/event-stream');
+      if (!exchange.acceptJson && !exchange.acceptSse) {
+        req.resume();
+        exchange.reject(406, 'Not Acceptable: accept application/json and/or text/event-stream');
+        return;
+      }
+    }
+    const declared = Number(req.headers['content-length']);
+    if (declared > maxBodyBytes) {
+      rejectTooLarge(exchange);
+      return;
+    }
+    let first: Buffer | undefined;
+    let chunks: Buffer[] | undefined;
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      if (exchange.done) return;
+      size += chunk.length;
+      if (size > maxBodyBytes) {
+        rejectTooLarge(exchange);
+        return;
+      }
+      if (first === undefined) first = chunk;
+      else (chunks ??= [first]).push(chunk);
+    });
+    req.on('end', () => {
+      if (exchange.done) return;
+      counters.bytesIn += size;
+      const body = chunks !== undefined ? Buffer.concat(chunks, size) : first;
+      onPostBody(exchange, body);
+    });
+    req.on('error', () => exchange.finish(499));
+  }
+
+  function rejectTooLarge(exchange: Exchange): void {
+    // Answer now and close the connection rather than read the rest.
+    exchange.reject(413, `Payload Too Large: the limit is ${maxBodyBytes} bytes`, {
+      connection: 'close',
+    });
+    exchange.req.resume();
+  }
+
+  function onPostBody(exchange: Exchange, body: Buffer | undefined): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body === undefined ? '' : body.toString('utf8'));
+    } catch {
+      exchange.reject(
+        400,
+        'Parse error: the body is not JSON',
+        undefined,
+        RpcErrorCode.PARSE_ERROR,
+      );
+      return;
+    }
+    const batch = Array.isArray(parsed);
+    const items = batch ? (parsed as unknown[]) : [parsed];
+    if (items.length === 0 || items.length > MAX_BATCH) {
+      exchange.reject(
+        400,
+        `Invalid Request: a batch holds 1 to ${MAX_BATCH} messages`,
+        undefined,
+        RpcErrorCode.INVALID_REQUEST,
+      );
+      return;
+    }
+    const messages: JsonRpcMessage[] = [];
+    let requests = 0;
+    let initialize: JsonRpcMessage | undefined;
+    for (const item of items) {
+      const message = parseJsonRpcMessage(item);
+      if (message === undefined) {
+        exchange.reject(
+          400,
+          'Invalid Request: not a JSON-RPC 2.0 message',
+          undefined,
+          RpcErrorCode.INVALID_REQUEST,
+        );
+        return;
+      }
+      if (isRequest(message)) {
+        requests += 1;
+        if (message.method === 'initialize') initialize = message;
+      }
+      messages.push(message);
+    }
+    const head = messages[0]!;
+    if ('method' in head) {
+      exchange.mcpMethod = head.method;
+      if (head.method === 'tools/call' && typeof head.params?.name === 'string')
+        exchange.toolName = head.params.name;
+    }
+
+    if (initialize !== undefined) {
+      if (messages.length > 1) {
+        exchange.reject(
+          400,
+          'Invalid Request: initialize must be sent alone',
+          undefined,
+          RpcErrorCode.INVALID_REQUEST,
+        );
+        return;
+      }
+      openSession(exchange, initialize as Parameters<typeof mux.openSession>[0]);
+      return;
+    }
+
+    const session = sessionOf(exchange);
+    if (session === undefined) return;
+    if (requests === 0) {
+      // Notifications and answers only: accepted, nothing to return.
+      for (const message of messages) mux.fromClient(session, message);
+      exchange.res.writeHead(202, { 'mcp-session-id': session.id });
+      exchange.res.end();
+      exchange.finish(202);
+      return;
+    }
+    exchange.remaining = requests;
+    if (batch) exchange.collected = [];
+    exchange.res.once('close', () => {
+      if (!exchange.done) {
+        streams.delete(exchange);
+        exchange.finish(499);
+      }
+    });
+    for (const message of messages) mux.fromClient(session, message, exchange);
+  }
+
+  function openSession(exchange: Exchange, request: Parameters<typeof mux.openSession>[0]): void {
+    const opened = mux.openSession(request);
+    if (!opened.ok) {
+      exchange.reject(503, opened.message, { 'retry-after': '1' });
+      return;
+    }
+    exchange.sessionId = opened.session.id;
+    exchange.remaining = 1;
+    exchange.deliver(opened.response);
+  }
+
+  function handleGet(exchange: Exchange): void {
+    const { req, res } = exchange;
+    req.resume();
+    const accept = req.headers.accept;
+    if (accept === undefined || !(accept.includes('text/event-stream') || accept.includes('*/*'))) {
+      exchange.reject(406, 'Not Acceptable: a GET stream needs Accept: text/event-stream');
+      return;
+    }
+    const session = sessionOf(exchange);
+    if (session === undefined) return;
+    if (session.stream !== undefined) {
+      exchange.reject(409, 'Conflict: this session already has a GET stream open');
+      return;
+    }
+    exchange.mcpMethod = undefined;
+    session.stream = exchange;
+    exchange.startStream();
+    res.once('close', () => {
+      if (session.stream === exchange) session.stream = undefined;
+      streams.delete(exchange);
+      exchange.finish(200);
+    });
+  }
+
+  function handleDelete(exchange: Exchange): void {
+    exchange.req.resume();
+    const session = sessionOf(exchange);
+    if (session === undefined) return;
+    const stream = session.stream as Exchange | undefined;
+    mux.closeSession(session);
+    if (stream !== undefined) stream.endStream();
+    exchange.res.writeHead(200, { 'content-length': 0 });
+    exchange.res.end();
+    exchange.finish(200);
+  }
+
+  const timer = setInterval(() => {
+    for (const stream of streams) stream.keepAlive();
+    mux.sweepIdle(Date.now(), options.sessionIdleMs ?? DEFAULTS.sessionIdleMs);
+  }, options.keepAliveIntervalMs ?? DEFAULTS.keepAliveIntervalMs);
+  timer.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      clearInterval(timer);
+      mux.close();
+      if (error.code === 'EADDRINUSE')
+        reject(
+          new PortInUseError(`port ${options.port} on ${host} is already in use`, {
+            port: options.port,
+            host,
+          }),
+        );
+      else reject(error);
+    };
+    server.once('error', onError);
+    server.listen({ port: options.port, host, exclusive: true }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    port,
+    get sessionCount() {
+      return mux.sessionCount;
+    },
+    counters: () => ({ ...counters, sessions: mux.sessionCount, inFlight: mux.inFlight }),
+    setTokenHash(hash) {
+      tokenHash = hash;
+    },
+    close() {
+      closePromise ??= new Promise<void>((resolve) => {
+        clearInterval(timer);
+        try {
+          mux.close();
+          for (const stream of [...streams]) stream.endStream();
+        } finally {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }
+      });
+      return closePromise;
+    },
+  };
+}
