@@ -89,15 +89,18 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
 
     const grpcAdvertise = config.MINIMCP_GRPC_ADVERTISE ?? config.MINIMCP_GRPC_LISTEN;
     const range = config.MINIMCP_PORT_RANGE;
-    let node = await registerNode(pool, {
-      name: nodeName,
-      grpcAddress: grpcAdvertise,
-      publicHost: config.MINIMCP_PUBLIC_HOST,
-      portRangeStart: range.start,
-      portRangeEnd: range.end,
-      capacity: config.MINIMCP_NODE_CAPACITY ?? range.end - range.start + 1,
-      agentVersion: AGENT_VERSION,
-    });
+    // One transaction: placement never sees the node without its port pool.
+    let node = await pool.transaction((tx) =>
+      registerNode(tx, {
+        name: nodeName,
+        grpcAddress: grpcAdvertise,
+        publicHost: config.MINIMCP_PUBLIC_HOST,
+        portRangeStart: range.start,
+        portRangeEnd: range.end,
+        capacity: config.MINIMCP_NODE_CAPACITY ?? range.end - range.start + 1,
+        agentVersion: AGENT_VERSION,
+      }),
+    );
     cleanup.push(() => setNodeStatus(pool, node.id, 'down'));
     // Log partitions for this month and the next ones exist before the first line.
     await pool.query(sql.unsafe`SELECT minimcp_maintain_partitions(3, NULL)`);

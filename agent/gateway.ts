@@ -47,6 +47,8 @@ export interface GatewayCounters {
   bytesOut: number;
   /** Epoch ms of the last request, undefined before the first. */
   lastAccessAt: number | undefined;
+  /** Notifications not written to a client that stopped reading its stream. */
+  droppedMessages: number;
   /** Open client sessions, now. */
   sessions: number;
   /** Client requests waiting for the child, now. */
@@ -89,6 +91,10 @@ export interface Gateway {
 
 const MCP_PATH = '/mcp';
 const MAX_BATCH = 100;
+const CLOSE_GRACE_MS = 1_000;
+const MAX_STREAM_BACKLOG_BYTES = 4 * 1024 * 1024;
+/** What the SDK's transport answers HTTP-level refusals with (JSON-RPC "server error"). */
+const TRANSPORT_ERROR = -32000;
 const DEFAULTS = {
   host: '127.0.0.1',
   maxBodyBytes: 4 * 1024 * 1024,
@@ -126,6 +132,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     bytesIn: 0,
     bytesOut: 0,
     lastAccessAt: undefined,
+    droppedMessages: 0,
     sessions: 0,
     inFlight: 0,
   };
@@ -166,6 +173,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if ('method' in message) {
         // Progress or a server request tied to this POST: needs a stream.
         if (!this.streaming && !this.startStream()) return false;
+        // A client that does not read its stream loses notifications rather
+        // than growing the agent's memory; answers are always written.
+        if (this.res.writableLength > MAX_STREAM_BACKLOG_BYTES) {
+          counters.droppedMessages += 1;
+          return false;
+        }
         this.writeEvent(message);
         return true;
       }
@@ -278,7 +291,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       status: number,
       message: string,
       headers?: Record<string, string>,
-      code: number = RpcErrorCode.UPSTREAM_UNAVAILABLE,
+      code: number = TRANSPORT_ERROR,
     ): void {
       const body = `{"jsonrpc":"2.0","error":{"code":${code},"message":${JSON.stringify(message)}},"id":null}`;
       const length = Buffer.byteLength(body);
@@ -627,11 +640,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       closePromise ??= new Promise<void>((resolve) => {
         clearInterval(timer);
         try {
-          mux.close();
+          mux.close('the MCP instance is shutting down');
           for (const stream of [...streams]) stream.endStream();
         } finally {
-          server.close(() => resolve());
-          server.closeAllConnections();
+          // Answers just written get a moment to leave before sockets are cut.
+          const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+          server.close(() => {
+            clearTimeout(cut);
+            resolve();
+          });
+          server.closeIdleConnections();
         }
       });
       return closePromise;

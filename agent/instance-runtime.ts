@@ -77,6 +77,8 @@ export interface InstanceRuntime {
   /** New row values (token rotation, extension) without a restart. */
   refresh(spec: RuntimeSpecRow): void;
   stop(reason: StopReason): Promise<void>;
+  /** Ends a misbehaving instance: child killed, row `error` with the reason, port released. */
+  kill(code: string, reason: string): Promise<void>;
   gateway(): Gateway | undefined;
   supervisor(): Supervisor | undefined;
   recentLogs(): readonly RuntimeLogLine[];
@@ -253,7 +255,8 @@ export function createInstanceRuntime(
         );
       }
     }
-    if (event.type === 'failed' && state !== 'stopping' && state !== 'stopped') {
+    // While starting, start() itself reports the failure with its precise cause.
+    if (event.type === 'failed' && state === 'running') {
       void fail(
         'CHILD_EXITED',
         `the MCP server kept exiting: ${event.reason}${event.stderrTail.length ? ` — last stderr: ${event.stderrTail.slice(-3).join(' | ')}` : ''}`,
@@ -444,6 +447,10 @@ export function createInstanceRuntime(
       if (expiryChanged && state === 'running') armExpiry();
     },
     stop,
+    async kill(code, reason) {
+      if (state !== 'running' && state !== 'starting') return;
+      await fail(code, reason);
+    },
     gateway: () => gateway,
     supervisor: () => supervisor,
     recentLogs: () => [...recent],

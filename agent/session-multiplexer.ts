@@ -62,14 +62,19 @@ export interface SessionMultiplexer {
    * to `reply`, possibly before this returns.
    */
   fromClient(session: ClientSession, message: JsonRpcMessage, reply?: ReplyChannel): void;
-  /** Ends a session: its in-flight requests are cancelled at the child. */
-  closeSession(session: ClientSession): void;
+  /**
+   * Ends a session: its in-flight requests are cancelled at the child, and
+   * answered with `error` when given (the agent ended it), else abandoned
+   * (the client ended it and expects nothing).
+   */
+  closeSession(session: ClientSession, error?: string): void;
   /** Closes sessions idle for `idleMs` with no stream and nothing in flight. */
   sweepIdle(now: number, idleMs: number): number;
   readonly sessionCount: number;
   /** Requests waiting for the child. */
   readonly inFlight: number;
-  close(): void;
+  /** Ends every session, answering what is in flight with `error`. */
+  close(error?: string): void;
 }
 
 export interface SessionMultiplexerOptions {
@@ -367,7 +372,7 @@ export function createSessionMultiplexer(options: SessionMultiplexerOptions): Se
     return 'last';
   }
 
-  function closeSession(session: Session): void {
+  function closeSession(session: Session, error?: string): void {
     if (session.closed) return;
     session.closed = true;
     sessions.delete(session.id);
@@ -379,7 +384,11 @@ export function createSessionMultiplexer(options: SessionMultiplexerOptions): Se
         method: 'notifications/cancelled',
         params: { requestId: entry.childId, reason: 'the client session ended' },
       });
-      entry.reply.abandon(entry.clientId);
+      if (error === undefined) entry.reply.abandon(entry.clientId);
+      else
+        entry.reply.deliver(
+          errorResponse(entry.clientId, RpcErrorCode.UPSTREAM_UNAVAILABLE, error),
+        );
     }
     session.inflight.clear();
     for (const id of session.serverRequests) {
@@ -437,7 +446,7 @@ export function createSessionMultiplexer(options: SessionMultiplexerOptions): Se
     },
     getSession: (id) => sessions.get(id),
     fromClient: (session, message, reply) => fromClient(session as Session, message, reply),
-    closeSession: (session) => closeSession(session as Session),
+    closeSession: (session, error) => closeSession(session as Session, error),
     sweepIdle(now, idleMs) {
       let swept = 0;
       for (const session of sessions.values())
@@ -457,11 +466,11 @@ export function createSessionMultiplexer(options: SessionMultiplexerOptions): Se
     get inFlight() {
       return pending.size;
     },
-    close() {
+    close(error) {
       if (closed) return;
       closed = true;
       try {
-        for (const session of [...sessions.values()]) closeSession(session);
+        for (const session of [...sessions.values()]) closeSession(session, error);
       } finally {
         unsubscribeUpstream();
         if (bound !== undefined && bound.onmessage === onChildMessage)

@@ -3,8 +3,13 @@
 // heartbeat. No database write per request: the gateway only counts.
 import type { DatabasePool } from 'slonik';
 import { recordInstanceUsage, type InstanceUsage } from '../core/db/instances.js';
+import { getSettings, type Settings } from '../core/db/settings.js';
 import type { JsonObject } from '../core/domain.js';
 import type { Reconciler } from './reconciler.js';
+import { createResourceJudge, limitsFor, type Sample, type Verdict } from './resource-guard.js';
+
+/** Settings are re-read this often (limits can change while the agent runs). */
+const SETTINGS_TTL_MS = 30_000;
 
 export interface UsageSampler {
   /** Samples every running instance and writes the batch. */
@@ -21,10 +26,27 @@ export function startUsageSampler(options: {
   onError?: (error: unknown) => void;
 }): UsageSampler {
   const lastAccessWritten = new Map<string, number>();
+  const judges = new Map<string, (sample: Sample) => Verdict>();
   let totals: JsonObject = {};
+  let settings: Settings | undefined;
+  let settingsReadAt = 0;
+
+  const currentSettings = async (): Promise<Settings | undefined> => {
+    if (!settings || Date.now() - settingsReadAt > SETTINGS_TTL_MS) {
+      try {
+        settings = await getSettings(options.pool);
+        settingsReadAt = Date.now();
+      } catch (error) {
+        options.onError?.(error); // keep the last known limits
+      }
+    }
+    return settings;
+  };
 
   const flush = async () => {
+    const limits = await currentSettings();
     const usage: InstanceUsage[] = [];
+    const live = new Set<string>();
     let cpu = 0;
     let rss = 0;
     let requests = 0;
@@ -32,8 +54,19 @@ export function startUsageSampler(options: {
     for (const runtime of options.reconciler.list()) {
       if (runtime.state !== 'running') continue;
       running++;
+      live.add(runtime.id);
       const counters = runtime.gateway()?.counters();
       const sample = runtime.supervisor()?.sample();
+      if (sample && limits) {
+        let judge = judges.get(runtime.id);
+        if (!judge) {
+          const spec = runtime.spec;
+          judge = createResourceJudge(() => limitsFor(spec.resource_limits, settings ?? limits));
+          judges.set(runtime.id, judge);
+        }
+        const verdict = judge(sample);
+        if (!verdict.ok) void runtime.kill('RESOURCE_LIMIT', verdict.reason);
+      }
       cpu += sample?.cpuPercent ?? 0;
       rss += sample?.rssBytes ?? 0;
       requests += counters?.requests ?? 0;
@@ -58,6 +91,7 @@ export function startUsageSampler(options: {
       }
       usage.push(entry);
     }
+    for (const id of judges.keys()) if (!live.has(id)) judges.delete(id);
     totals = {
       instances_running: running,
       children_cpu_percent: Math.round(cpu * 10) / 10,
