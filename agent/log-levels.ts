@@ -18,7 +18,9 @@ const WORDS: Record<string, LogLevel> = {
   panic: 'error',
 };
 
-const PREFIX =
+const NAMES = 'trace|debug|info|notice|warn|warning|error|err|fatal|critical|crit|panic';
+/** "[warn] x", "(error) x", "ERROR: x", "warn - x", "INFO | x". */
+const PREFIX = new RegExp(`^\\s*(?:[[(]\\s*(${NAMES})\\s*[\\])]|(${NAMES})\\s*[:|-])`, 'i');
   /^\s*[[(]?\s*(trace|debug|info|notice|warn|warning|error|err|fatal|critical|crit|panic)\s*[\])]?\s*[:\-|]/i;
 
 function fromPinoNumber(level: number): LogLevel {
@@ -41,5 +43,6 @@ export function parseLogLevel(line: string): LogLevel {
     }
   }
   const match = PREFIX.exec(trimmed);
-  return match ? (WORDS[match[1]!.toLowerCase()] ?? 'info') : 'info';
+  const word = match?.[1] ?? match?.[2];
+  return word ? (WORDS[word.toLowerCase()] ?? 'info') : 'info';
 }
