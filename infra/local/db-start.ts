@@ -7,7 +7,9 @@ const port = Number(process.env.MINIMCP_PG_PORT ?? 54329);
 
 const database = await startLocalDatabase({ dataDir, port, log: (m) => console.log(`[db] ${m}`) });
 console.log(`\nDATABASE_URL=${database.ownerUrl}`);
-console.log(`# the API's role (row-level security applies):\nMINIMCP_APP_DATABASE_URL=${database.appUrl}`);
+console.log(
+  `# the API's role (row-level security applies):\nMINIMCP_APP_DATABASE_URL=${database.appUrl}`,
+);
 console.log(`# the host agent's role:\nMINIMCP_AGENT_DATABASE_URL=${database.agentUrl}`);
 console.log('\nPostgreSQL is running; Ctrl-C stops it.');
 

@@ -32,7 +32,10 @@ async function rolePasswords(dataDir: string): Promise<z.infer<typeof RolePasswo
     return RolePasswords.parse(JSON.parse(await readFile(file, 'utf8')));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    const generated = { app: randomBytes(18).toString('base64url'), agent: randomBytes(18).toString('base64url') };
+    const generated = {
+      app: randomBytes(18).toString('base64url'),
+      agent: randomBytes(18).toString('base64url'),
+    };
     await writeFile(file, JSON.stringify(generated) + '\n', { mode: 0o600 });
     return generated;
   }
@@ -71,23 +74,35 @@ export async function startLocalDatabase(options: LocalDatabaseOptions): Promise
   let server: PostgresServer | undefined;
   let ownerUrl = options.databaseUrl;
   if (!ownerUrl) {
-    server = await startPostgresServer({ dataDir: path.join(options.dataDir, 'pgdata'), port: options.port });
+    server = await startPostgresServer({
+      dataDir: path.join(options.dataDir, 'pgdata'),
+      port: options.port,
+    });
     const created = await withClient(server.url('postgres'), async (client) => {
-      const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE_NAME]);
+      const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+        DATABASE_NAME,
+      ]);
       if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${DATABASE_NAME}`);
       return exists.rowCount === 0;
     });
     ownerUrl = server.url(DATABASE_NAME);
-    options.log(`embedded PostgreSQL on 127.0.0.1:${server.port} (data in ${server.dataDir})${created ? ', database created' : ''}`);
+    options.log(
+      `embedded PostgreSQL on 127.0.0.1:${server.port} (data in ${server.dataDir})${created ? ', database created' : ''}`,
+    );
   }
   try {
     const applied = await migrate({ databaseUrl: ownerUrl, direction: 'up' });
-    if (applied.length > 0) options.log(`applied migrations: ${applied.map((m) => m.name).join(', ')}`);
+    if (applied.length > 0)
+      options.log(`applied migrations: ${applied.map((m) => m.name).join(', ')}`);
     const passwords = await rolePasswords(options.dataDir);
     await withClient(ownerUrl, async (client) => {
       // Role passwords are set on each start so a fresh external database works too.
-      await client.query(`ALTER ROLE minimcp_app LOGIN PASSWORD ${pg.escapeLiteral(passwords.app)}`);
-      await client.query(`ALTER ROLE minimcp_agent LOGIN PASSWORD ${pg.escapeLiteral(passwords.agent)}`);
+      await client.query(
+        `ALTER ROLE minimcp_app LOGIN PASSWORD ${pg.escapeLiteral(passwords.app)}`,
+      );
+      await client.query(
+        `ALTER ROLE minimcp_agent LOGIN PASSWORD ${pg.escapeLiteral(passwords.agent)}`,
+      );
     });
     return {
       ownerUrl,

@@ -1,0 +1,60 @@
+// `npm start`: the whole MiniMCP stack on this machine until Ctrl-C.
+import '../../core/polyfills.js';
+import { startLocalStack, type LocalStack } from './local-stack.js';
+
+function banner(stack: LocalStack): string {
+  const api = stack.apiUrl;
+  const token = stack.firstUser?.token ?? '<your API token>';
+  const lines = [
+    '',
+    `MiniMCP is running: API ${api} · agent node "local" (gRPC ${stack.agent.grpcAddress}) · data in ${stack.dataDir}`,
+    '',
+  ];
+  if (stack.firstUser) {
+    lines.push(
+      `First user created: ${stack.firstUser.email} (password ${stack.firstUser.password}).`,
+      `Their API token, shown once — keep it:`,
+      `  export MINIMCP_TOKEN=${token}`,
+      '',
+    );
+  } else {
+    lines.push(
+      'Get an API token for your user:',
+      `  curl -s -X POST ${api}/v1/auth/token -H 'content-type: application/json' -d '{"email":"admin@minimcp.local","password":"…"}'`,
+      '',
+    );
+  }
+  lines.push(
+    `Admin token (bootstrap, from MINIMCP_ADMIN_TOKEN or ${stack.dataDir}/admin-token): ${stack.adminToken.slice(0, 8)}…`,
+    '',
+    'Try it:',
+    `  # 1. store a key for a type that needs one (the demo type needs none)`,
+    `  curl -s -X PUT ${api}/v1/keys/github -H "authorization: Bearer $MINIMCP_TOKEN" -H 'content-type: application/json' -d '{"key":"ghp_…"}'`,
+    `  # 2. create an instance`,
+    `  curl -s -X POST ${api}/v1/instances -H "authorization: Bearer $MINIMCP_TOKEN" -H 'content-type: application/json' -d '{"type":"demo"}'`,
+    `  # 3. call it with any MCP client (access_url and access_token from step 2)`,
+    `  curl -s -X POST <access_url> -H "authorization: Bearer <access_token>" -H 'content-type: application/json' \\`,
+    `       -H 'accept: application/json, text/event-stream' \\`,
+    `       -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'`,
+    '',
+    'Claude Desktop / Cursor (mcpServers):',
+    `  { "mcpServers": { "minimcp-demo": { "url": "<access_url>", "headers": { "Authorization": "Bearer <access_token>" } } } }`,
+    '',
+    'Ctrl-C stops everything.',
+  );
+  return lines.join('\n');
+}
+
+const stack = await startLocalStack({ env: process.env });
+console.log(banner(stack));
+
+let stopping = false;
+const stop = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: stopping MiniMCP…`);
+  await stack.close();
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop('SIGINT'));
+process.on('SIGTERM', () => void stop('SIGTERM'));
