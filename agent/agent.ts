@@ -2,6 +2,7 @@
 // shipper, reconciler, gRPC server, heartbeat and usage sampler. `close()`
 // stops it cleanly (children stopped, ports released, instances marked
 // disconnected with an event, logs flushed, node marked down).
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +30,28 @@ export const DEFAULT_SERVERS_ROOT = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
   '..',
 );
+
+/**
+ * The agent's TLS set: deployment-issued files when configured (on AWS the
+ * control plane trusts only that CA), else a local set generated on first start.
+ */
+async function agentTlsMaterial(config: AgentConfig, dataDir: string): Promise<TlsMaterial> {
+  const files = [
+    config.MINIMCP_TLS_CA_FILE,
+    config.MINIMCP_TLS_CERT_FILE,
+    config.MINIMCP_TLS_KEY_FILE,
+  ];
+  if (files.some(Boolean)) {
+    if (!files.every(Boolean)) {
+      throw new Error(
+        'MINIMCP_TLS_CA_FILE, MINIMCP_TLS_CERT_FILE and MINIMCP_TLS_KEY_FILE go together: set all three',
+      );
+    }
+    const [ca, cert, key] = await Promise.all(files.map((file) => readFile(file!, 'utf8')));
+    return { ca: ca!, cert: cert!, key: key! };
+  }
+  return (await ensureLocalCertificates(config.MINIMCP_TLS_DIR ?? path.join(dataDir, 'tls'))).agent;
+}
 
 export interface RunningAgent {
   readonly node: NodeRow;
@@ -80,9 +103,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     if (orphans.length > 0)
       log.warn({ count: orphans.length }, 'killed children left by a previous agent');
 
-    const tls =
-      options.tls ??
-      (await ensureLocalCertificates(config.MINIMCP_TLS_DIR ?? path.join(dataDir, 'tls'))).agent;
+    const tls = options.tls ?? (await agentTlsMaterial(config, dataDir));
     const cipher = createEnvelopeCipher({
       provider: await createKeyProviderFromEnv(options.env ?? process.env),
     });

@@ -1,12 +1,14 @@
 // The per-port MCP gateway: one node:http server per instance speaking MCP
-// Streamable HTTP at /mcp (POST, GET stream, DELETE), checking the bearer
-// token and Origin, and bridging client sessions to the child through the
-// session multiplexer. It owns the port, its connections and its streams.
+// Streamable HTTP at /mcp (POST, GET stream, DELETE) and the older HTTP+SSE
+// transport at /sse + /messages (legacy-sse.ts), checking Host, Origin and the
+// bearer token, and bridging client sessions to the child through the session
+// multiplexer. It owns the port, its connections and its streams.
 // @see https://modelcontextprotocol.io/specification/2025-06-18/basic/transports#streamable-http
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { PortInUseError } from '../core/errors.js';
 import { digestsEqual, hashToken } from '../core/tokens.js';
+import { createLegacySse, LEGACY_MESSAGES_PATH, LEGACY_SSE_PATH } from './legacy-sse.js';
 import {
   createSessionMultiplexer,
   isSupportedProtocolVersion,
@@ -67,6 +69,14 @@ export interface GatewayOptions {
    * without an Origin (non-browser clients) are always allowed.
    */
   allowedOrigins?: readonly string[];
+  /**
+   * Host names (no port; IPv6 in brackets) a request's Host header may name,
+   * besides the loopback names, which are always allowed: protection against
+   * DNS rebinding. Default: when the gateway listens on a loopback address,
+   * loopback names only; on any other address, no check (the names clients
+   * use for the node are not known here; pass the node's public host to check).
+   */
+  allowedHosts?: readonly string[];
   /** The child: its live connection and its handshake (the supervisor). */
   upstream: Upstream;
   maxBodyBytes?: number;
@@ -90,6 +100,7 @@ export interface Gateway {
 }
 
 const MCP_PATH = '/mcp';
+const NOT_FOUND_MESSAGE = `not found: the MCP endpoint is ${MCP_PATH} (or ${LEGACY_SSE_PATH} for the HTTP+SSE transport)`;
 const MAX_BATCH = 100;
 const CLOSE_GRACE_MS = 1_000;
 const MAX_STREAM_BACKLOG_BYTES = 4 * 1024 * 1024;
@@ -103,6 +114,8 @@ const DEFAULTS = {
   keepAliveIntervalMs: 25_000,
 };
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** A Host header: a name or IPv4 address, or a bracketed IPv6 address, and an optional port. */
+const HOST_HEADER = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/i;
 const SSE_HEADERS = {
   'content-type': 'text/event-stream',
   'cache-control': 'no-cache, no-transform',
@@ -122,10 +135,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     options.allowedOrigins === undefined
       ? undefined
       : new Set(options.allowedOrigins.map((origin) => origin.toLowerCase()));
-  const mux = createSessionMultiplexer({
-    upstream: options.upstream,
-    maxSessions: options.maxSessions ?? DEFAULTS.maxSessions,
-  });
+  const allowedHosts = hostAllowList(host, options.allowedHosts);
+  const maxSessions = options.maxSessions ?? DEFAULTS.maxSessions;
+  const mux = createSessionMultiplexer({ upstream: options.upstream, maxSessions });
   const counters: GatewayCounters = {
     requests: 0,
     errors: 0,
@@ -138,6 +150,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   };
   /** Open server-to-client streams, to end them on close. */
   const streams = new Set<Exchange>();
+  const legacy = createLegacySse({
+    mux,
+    counters,
+    maxStreams: maxSessions,
+    maxBacklogBytes: MAX_STREAM_BACKLOG_BYTES,
+  });
   let closePromise: Promise<void> | undefined;
 
   /**
@@ -312,13 +330,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     counters.requests += 1;
     const exchange = new Exchange(req, res);
     counters.lastAccessAt = exchange.at;
-    const url = req.url ?? '';
-    if (url !== MCP_PATH && !url.startsWith(MCP_PATH + '?')) {
+    const headers = req.headers;
+    // First: a rebinding attacker's page must learn nothing, not even a 404.
+    if (allowedHosts !== undefined && !isAllowedHost(headers.host)) {
       req.resume();
-      exchange.reject(404, `not found: the MCP endpoint is ${MCP_PATH}`);
+      exchange.reject(403, `host ${headers.host ?? '(none)'} is not allowed`);
       return;
     }
-    const headers = req.headers;
+    const url = req.url ?? '';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    if (path !== MCP_PATH && path !== LEGACY_SSE_PATH && path !== LEGACY_MESSAGES_PATH) {
+      req.resume();
+      exchange.reject(404, NOT_FOUND_MESSAGE);
+      return;
+    }
     const origin = headers.origin;
     if (origin !== undefined) {
       if (!isAllowedOrigin(origin)) {
@@ -347,6 +373,20 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       exchange.reject(401, authFailure.message, { 'www-authenticate': authFailure.challenge });
       return;
     }
+    if (path === LEGACY_SSE_PATH) {
+      if (req.method === 'GET') legacy.openStream(exchange);
+      else rejectMethod(exchange, 'GET');
+      return;
+    }
+    if (path === LEGACY_MESSAGES_PATH) {
+      if (req.method !== 'POST') rejectMethod(exchange, 'POST');
+      else
+        readJsonBody(exchange, (body) => {
+          const parsed = parseMessages(exchange, body);
+          if (parsed !== undefined) legacy.postMessages(exchange, parsed.messages);
+        });
+      return;
+    }
     switch (req.method) {
       case 'POST':
         handlePost(exchange);
@@ -358,9 +398,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         handleDelete(exchange);
         return;
       default:
-        req.resume();
-        exchange.reject(405, `method ${req.method} not allowed`, { allow: 'GET, POST, DELETE' });
+        rejectMethod(exchange, 'GET, POST, DELETE');
     }
+  }
+
+  function rejectMethod(exchange: Exchange, allow: string): void {
+    exchange.req.resume();
+    exchange.reject(405, `method ${exchange.req.method} not allowed`, { allow });
+  }
+
+  function isAllowedHost(header: string | undefined): boolean {
+    const match = header === undefined ? null : HOST_HEADER.exec(header);
+    return match !== null && allowedHosts!.has(match[1]!.toLowerCase());
   }
 
   function isAllowedOrigin(origin: string): boolean {
@@ -416,12 +465,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   function handlePost(exchange: Exchange): void {
     const { req } = exchange;
-    const contentType = req.headers['content-type'];
-    if (contentType === undefined || !/^application\/json\s*(;|$)/i.test(contentType)) {
-      req.resume();
-      exchange.reject(415, 'Unsupported Media Type: Content-Type must be application/json');
-      return;
-    }
     const accept = req.headers.accept;
     if (accept !== undefined && !accept.includes('*/*')) {
       exchange.acceptJson = accept.includes('application/json');
@@ -431,6 +474,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         exchange.reject(406, 'Not Acceptable: accept application/json and/or text/event-stream');
         return;
       }
+    }
+    readJsonBody(exchange, (body) => onPostBody(exchange, body));
+  }
+
+  /** Reads a POST's JSON body up to the size limit; refusals (415, 413) are answered here. */
+  function readJsonBody(exchange: Exchange, onBody: (body: Buffer | undefined) => void): void {
+    const { req } = exchange;
+    const contentType = req.headers['content-type'];
+    if (contentType === undefined || !/^application\/json\s*(;|$)/i.test(contentType)) {
+      req.resume();
+      exchange.reject(415, 'Unsupported Media Type: Content-Type must be application/json');
+      return;
     }
     const declared = Number(req.headers['content-length']);
     if (declared > maxBodyBytes) {
@@ -453,8 +508,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     req.on('end', () => {
       if (exchange.done) return;
       counters.bytesIn += size;
-      const body = chunks !== undefined ? Buffer.concat(chunks, size) : first;
-      onPostBody(exchange, body);
+      onBody(chunks !== undefined ? Buffer.concat(chunks, size) : first);
     });
     req.on('error', () => exchange.finish(499));
   }
@@ -467,7 +521,23 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     exchange.req.resume();
   }
 
-  function onPostBody(exchange: Exchange, body: Buffer | undefined): void {
+  /**
+   * The JSON-RPC messages of a POST body (one, or a batch), or undefined with
+   * a 400 already answered. Notes the first message's method and tool name
+   * for the access record.
+   */
+  function parseMessages(
+    exchange: Exchange,
+    body: Buffer | undefined,
+  ):
+    | {
+        messages: JsonRpcMessage[];
+        /** Sent as a JSON array (answered as one, even with one element). */
+        batch: boolean;
+        requests: number;
+        initialize: JsonRpcMessage | undefined;
+      }
+    | undefined {
     let parsed: unknown;
     try {
       parsed = JSON.parse(body === undefined ? '' : body.toString('utf8'));
@@ -517,7 +587,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (head.method === 'tools/call' && typeof head.params?.name === 'string')
         exchange.toolName = head.params.name;
     }
+    return { messages, batch, requests, initialize };
+  }
 
+  function onPostBody(exchange: Exchange, body: Buffer | undefined): void {
+    const parsed = parseMessages(exchange, body);
+    if (parsed === undefined) return;
+    const { messages, batch, requests, initialize } = parsed;
     if (initialize !== undefined) {
       if (messages.length > 1) {
         exchange.reject(
@@ -602,7 +678,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const timer = setInterval(() => {
     for (const stream of streams) stream.keepAlive();
-    mux.sweepIdle(Date.now(), options.sessionIdleMs ?? DEFAULTS.sessionIdleMs);
+    legacy.keepAlive();
+    const now = Date.now();
+    const idleMs = options.sessionIdleMs ?? DEFAULTS.sessionIdleMs;
+    mux.sweepIdle(now, idleMs);
+    legacy.sweepIdle(now, idleMs);
   }, options.keepAliveIntervalMs ?? DEFAULTS.keepAliveIntervalMs);
   timer.unref();
 
@@ -641,6 +721,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         clearInterval(timer);
         try {
           mux.close('the MCP instance is shutting down');
+          legacy.close();
           for (const stream of [...streams]) stream.endStream();
         } finally {
           // Answers just written get a moment to leave before sockets are cut.
@@ -655,4 +736,31 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return closePromise;
     },
   };
+}
+
+/**
+ * The host names a Host header may name, or undefined for no check. Loopback
+ * names are always allowed: a rebinding page's requests carry its own name.
+ */
+function hostAllowList(
+  bindHost: string,
+  configured: readonly string[] | undefined,
+): ReadonlySet<string> | undefined {
+  if (configured === undefined) return isLoopbackAddress(bindHost) ? LOOPBACK_HOSTS : undefined;
+  const names = new Set(LOOPBACK_HOSTS);
+  for (const name of configured) {
+    const lower = name.toLowerCase();
+    names.add(isIP(lower) === 6 ? `[${lower}]` : lower);
+  }
+  return names;
+}
+
+function isLoopbackAddress(address: string): boolean {
+  const bare = address.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return (
+    bare === 'localhost' ||
+    bare === '::1' ||
+    (isIP(bare) === 4 && bare.startsWith('127.')) ||
+    bare === '::ffff:127.0.0.1'
+  );
 }

@@ -86,6 +86,8 @@ export interface InstanceRuntime {
 }
 
 const RECENT_LOG_LINES = 200;
+/** Statuses the agent may end itself; anything else was decided by someone else first. */
+const LIVE: readonly InstanceStatus[] = ['pending', 'running'];
 /** setTimeout's ceiling; longer expiries re-arm when it fires. */
 const MAX_TIMER_MS = 2_147_000_000;
 
@@ -187,10 +189,16 @@ export function createInstanceRuntime(
   const writeState = async (
     change: { status?: InstanceStatus; processId?: number | null; errorMessage?: string | null },
     event: { type: EventType; data?: JsonObject },
-    options: { releasePort?: boolean } = {},
+    options: { releasePort?: boolean; fromStatuses?: readonly InstanceStatus[] } = {},
   ): Promise<boolean> =>
     deps.pool.transaction(async (tx) => {
-      const updated = await updateInstanceRuntime(tx, id, deps.nodeId, change);
+      const updated = await updateInstanceRuntime(
+        tx,
+        id,
+        deps.nodeId,
+        change,
+        options.fromStatuses,
+      );
       if (!updated) return false;
       if (options.releasePort) await releasePortsOfInstance(tx, id);
       await insertEvent(tx, {
@@ -403,13 +411,13 @@ export function createInstanceRuntime(
           await writeState(
             { status: 'expired', processId: null },
             { type: 'expired', data: { port } },
-            { releasePort: true },
+            { releasePort: true, fromStatuses: LIVE },
           );
         } else if (reason === 'shutdown' && wasRunning) {
           await writeState(
             { status: 'disconnected', processId: null },
             { type: 'disconnected', data: { reason: 'agent shutdown' } },
-            { releasePort: true },
+            { releasePort: true, fromStatuses: LIVE },
           );
         } else if (reason === 'deleted') {
           await updateInstanceRuntime(deps.pool, id, deps.nodeId, { processId: null });

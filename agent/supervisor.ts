@@ -559,7 +559,13 @@ function createLogSink(
   let refilledAt = performance.now();
   let dropped = 0;
   let droppedSinceNotice = 0;
-  const tailLines: Buffer[] = [];
+  // The last stderr lines, copied into a fixed ring (no allocation per line).
+  let tailRing: Buffer | undefined;
+  const tailLengths = new Int32Array(STDERR_TAIL_LINES);
+  /** 1 where the copy holds only the head of the line (a secret may be cut there). */
+  const tailCut = new Uint8Array(STDERR_TAIL_LINES);
+  let tailNext = 0;
+  let tailCount = 0;
 
   const deliver = (stream: ChildLogLine['stream'], text: string): void => {
     onLog?.({ stream, text, at: Date.now() });
@@ -577,10 +583,16 @@ function createLogSink(
   return {
     line(stream, chunk, start, end, droppedBytes) {
       if (stream === 'stderr') {
-        if (tailLines.length === STDERR_TAIL_LINES) tailLines.shift();
-        tailLines.push(
-          Buffer.from(chunk.subarray(start, Math.min(end, start + STDERR_TAIL_LINE_BYTES))),
+        tailRing ??= Buffer.allocUnsafe(STDERR_TAIL_LINES * STDERR_TAIL_LINE_BYTES);
+        tailLengths[tailNext] = chunk.copy(
+          tailRing,
+          tailNext * STDERR_TAIL_LINE_BYTES,
+          start,
+          Math.min(end, start + STDERR_TAIL_LINE_BYTES),
         );
+        tailCut[tailNext] = droppedBytes > 0 || end - start > STDERR_TAIL_LINE_BYTES ? 1 : 0;
+        tailNext = (tailNext + 1) % STDERR_TAIL_LINES;
+        tailCount = Math.min(tailCount + 1, STDERR_TAIL_LINES);
       }
       if (onLog === undefined) return;
       if (tokens < 1) {
@@ -603,10 +615,16 @@ function createLogSink(
     },
     system: (text) => deliver('system', text),
     flushNotice,
-    tail: () =>
-      tailLines.map((line) =>
-        redactor.redactHead(line.toString('utf8'), STDERR_TAIL_LINE_BYTES, false),
-      ),
+    tail() {
+      const lines: string[] = [];
+      for (let i = tailCount; i > 0; i--) {
+        const slot = (tailNext - i + STDERR_TAIL_LINES) % STDERR_TAIL_LINES;
+        const offset = slot * STDERR_TAIL_LINE_BYTES;
+        const text = tailRing!.toString('utf8', offset, offset + tailLengths[slot]!);
+        lines.push(redactor.redactHead(text, STDERR_TAIL_LINE_BYTES, tailCut[slot] === 1));
+      }
+      return lines;
+    },
     get dropped() {
       return dropped;
     },

@@ -19,9 +19,7 @@ export interface AgentRegistry {
   close(): void;
 }
 
-export function createAgentRegistry(
-  options: Omit<AgentClientOptions, 'address'>,
-): AgentRegistry {
+export function createAgentRegistry(options: Omit<AgentClientOptions, 'address'>): AgentRegistry {
   const clients = new Map<string, AgentClient>();
   return {
     forNode(node) {

@@ -239,6 +239,23 @@ export const agentConfig = z.object({
     .describe(
       'Folder of ca.crt/agent.crt/agent.key/control-plane.*; generated locally on first start (default DATA_DIR/tls).',
     ),
+  MINIMCP_TLS_CA_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'With the two below: PEM files of a deployment-issued TLS set (no local generation).',
+    ),
+  MINIMCP_TLS_CERT_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('The agent server certificate (PEM).'),
+  MINIMCP_TLS_KEY_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('The agent server private key (PEM).'),
   MINIMCP_HEARTBEAT_SECONDS: positiveInt(1, 300)
     .default(5)
     .describe('Seconds between node heartbeats.'),

@@ -22,9 +22,7 @@ export function encodeCursor(kind: CursorKind, position: CursorPosition): string
   return Buffer.from(JSON.stringify(body), 'utf8').toString('base64url');
 }
 
-export type CursorResult =
-  | { ok: true; value: CursorPosition }
-  | { ok: false; message: string };
+export type CursorResult = { ok: true; value: CursorPosition } | { ok: false; message: string };
 
 /** Denies anything that is not a cursor this code issued for the same kind of list. */
 export function decodeCursor(kind: CursorKind, cursor: string): CursorResult {

@@ -89,7 +89,9 @@ function jsonEqual(a: unknown, b: unknown): boolean {
     const x = a as Record<string, unknown>;
     const y = b as Record<string, unknown>;
     const keys = Object.keys(x);
-    return keys.length === Object.keys(y).length && keys.every((k) => k in y && jsonEqual(x[k], y[k]));
+    return (
+      keys.length === Object.keys(y).length && keys.every((k) => k in y && jsonEqual(x[k], y[k]))
+    );
   }
   return false;
 }
@@ -133,7 +135,9 @@ function check(schema: unknown, value: unknown, path: string, problems: string[]
     }
   }
   if (Array.isArray(schema.enum) && !schema.enum.some((option) => jsonEqual(option, value)))
-    problems.push(`${path}: must be one of ${schema.enum.map(show).join(', ')}, got ${show(value)}`);
+    problems.push(
+      `${path}: must be one of ${schema.enum.map(show).join(', ')}, got ${show(value)}`,
+    );
   if ('const' in schema && !jsonEqual(schema.const, value))
     problems.push(`${path}: must be ${show(schema.const)}, got ${show(value)}`);
 
@@ -222,7 +226,9 @@ export function resolveInstanceConfig(
       const expected = jsonTypeOf(type.config_template[key]);
       const actual = jsonTypeOf(value);
       if (expected !== 'null' && actual !== expected)
-        problems.push(`config.${key}: must be ${expected} like the type's default, got ${show(value)}`);
+        problems.push(
+          `config.${key}: must be ${expected} like the type's default, got ${show(value)}`,
+        );
     }
     if (problems.length > 0) return { ok: false, message: problems.join('; ') };
     return { ok: true, value: { ...type.config_template, ...requested } };

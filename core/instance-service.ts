@@ -282,11 +282,7 @@ export function createInstanceService(options: InstanceServiceOptions): Instance
   const publicUrlFor = config.publicUrlFor ?? defaultPublicUrl;
 
   /** Reads the caller's live instance, locked for a change when asked; else NotFoundError. */
-  async function mine(
-    tx: Transaction,
-    id: string,
-    lock = false,
-  ): Promise<InstanceDetailRow> {
+  async function mine(tx: Transaction, id: string, lock = false): Promise<InstanceDetailRow> {
     // Not a UUID: no such instance (and no database error for a malformed id).
     if (!UUID.test(id)) throw notFound(id);
     const row = await findInstanceDetail(tx, id, { lock });
@@ -296,8 +292,18 @@ export function createInstanceService(options: InstanceServiceOptions): Instance
 
   /** The row as it is now (the agent may have changed it), or `fallback` if it went away. */
   async function reread(userId: string, fallback: InstanceDetailRow): Promise<InstanceView> {
-    const row = await asUser(pool, userId, (tx) => findInstanceDetail(tx, fallback.id));
-    return toView(row ?? fallback);
+    try {
+      const row = await asUser(pool, userId, (tx) => findInstanceDetail(tx, fallback.id));
+      return toView(row ?? fallback);
+    } catch (error) {
+      // The change is committed: failing now would lose the token shown only
+      // in this answer, so the committed view is answered instead.
+      logger?.warn(
+        { err: String(error), instanceId: fallback.id },
+        'could not re-read the instance',
+      );
+      return toView(fallback);
+    }
   }
 
   async function checkKey(tx: Transaction, userId: string, type: McpTypeRow) {
@@ -367,7 +373,10 @@ export function createInstanceService(options: InstanceServiceOptions): Instance
       return {
         status: 'error',
         instance,
-        error: state.error ?? { code: 'INTERNAL', message: 'the agent could not start the instance' },
+        error: state.error ?? {
+          code: 'INTERNAL',
+          message: 'the agent could not start the instance',
+        },
       };
     if (state.status === 'running' && state.ready) return { status: 'running', instance };
     return { status: 'pending', instance };
@@ -389,7 +398,11 @@ export function createInstanceService(options: InstanceServiceOptions): Instance
           { instanceId: row.id, requestId, reason: call.start, readyTimeoutMs: notifyWaitMs },
           { deadlineMs },
         );
-      else await client.stopInstance({ instanceId: row.id, requestId, reason: call.stop }, { deadlineMs });
+      else
+        await client.stopInstance(
+          { instanceId: row.id, requestId, reason: call.stop },
+          { deadlineMs },
+        );
     } catch (error) {
       // Best effort by design; logged so an unreachable agent shows up.
       logger?.warn(

@@ -30,11 +30,7 @@ const SECRET_FIELDS = [
   'plaintext',
 ];
 
-export const REDACT_PATHS = SECRET_FIELDS.flatMap((field) => [
-  field,
-  `*.${field}`,
-  `*.*.${field}`,
-]);
+export const REDACT_PATHS = SECRET_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]);
 
 export function createLogger(
   options: { level?: LogLevelName; name?: string; destination?: DestinationStream } = {},

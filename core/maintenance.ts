@@ -190,9 +190,7 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
     }
   });
 
-  const healthyNodes = await asSystem(pool, (tx) =>
-    countHealthyNodes(tx, config.nodeStaleSeconds),
-  );
+  const healthyNodes = await asSystem(pool, (tx) => countHealthyNodes(tx, config.nodeStaleSeconds));
 
   return {
     expired: expired.rows.length,

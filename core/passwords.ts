@@ -21,7 +21,8 @@ const SALT_BYTES = 16;
 const HASH_BYTES = 32;
 /** A stored hash with a larger cost than this is refused: it would be a denial of service. */
 const MAX_LN = 20;
-const HASH_FORMAT = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/;
+const HASH_FORMAT =
+  /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/;
 
 function derive(
   password: string,

@@ -14,8 +14,7 @@ export interface RateLimitOptions {
 }
 
 export type RateLimitDecision =
-  | { ok: true; remaining: number }
-  | { ok: false; retryAfterSeconds: number };
+  { ok: true; remaining: number } | { ok: false; retryAfterSeconds: number };
 
 export interface RateLimiter {
   /** Takes one attempt from the key's bucket, or says how long to wait. */

@@ -266,6 +266,8 @@ export async function updateInstanceRuntime(
   instanceId: string,
   nodeId: string,
   change: { status?: InstanceStatus; processId?: number | null; errorMessage?: string | null },
+  /** Only when the row is in one of these statuses (a transition someone else may have made first). */
+  fromStatuses?: readonly InstanceStatus[],
 ): Promise<boolean> {
   const sets = [];
   if (change.status !== undefined) sets.push(sql.fragment`status = ${change.status}`);
@@ -276,6 +278,7 @@ export async function updateInstanceRuntime(
   const result = await db.query(sql.unsafe`
     UPDATE mcp_instances SET ${sql.join(sets, sql.fragment`, `)}
     WHERE id = ${instanceId} AND node_id = ${nodeId}
+      ${fromStatuses ? sql.fragment`AND status = ANY(${sql.array([...fromStatuses], 'text')})` : sql.fragment``}
   `);
   return result.rowCount === 1;
 }

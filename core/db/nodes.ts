@@ -65,7 +65,10 @@ export async function recordHeartbeat(
   stats: JsonObject,
 ): Promise<void> {
   await db.query(sql.unsafe`
-    UPDATE nodes SET last_heartbeat = CURRENT_TIMESTAMP, stats = ${sql.jsonb(stats)}
+    UPDATE nodes SET last_heartbeat = CURRENT_TIMESTAMP, stats = ${sql.jsonb(stats)},
+      -- A node the maintenance job marked down comes back with its heartbeat;
+      -- a draining node stays draining.
+      status = CASE WHEN status = 'down' THEN 'active' ELSE status END
     WHERE id = ${nodeId}
   `);
 }

@@ -9,7 +9,9 @@ if (directionArg !== 'up' && directionArg !== 'down') {
   process.exit(2);
 }
 if (!databaseUrl) {
-  console.error('DATABASE_URL is not set: name the PostgreSQL to migrate (`npm run db:start` prints one)');
+  console.error(
+    'DATABASE_URL is not set: name the PostgreSQL to migrate (`npm run db:start` prints one)',
+  );
   process.exit(2);
 }
 const count = countArg === undefined ? undefined : Number(countArg);
@@ -20,8 +22,17 @@ if (count !== undefined && (!Number.isInteger(count) || count < 1)) {
 
 const direction: MigrationDirection = directionArg;
 try {
-  const applied = await migrate({ databaseUrl, direction, ...(count ? { count } : {}), log: (m) => console.log(m) });
-  console.log(applied.length === 0 ? 'nothing to migrate' : `${direction}: ${applied.map((m) => m.name).join(', ')}`);
+  const applied = await migrate({
+    databaseUrl,
+    direction,
+    ...(count ? { count } : {}),
+    log: (m) => console.log(m),
+  });
+  console.log(
+    applied.length === 0
+      ? 'nothing to migrate'
+      : `${direction}: ${applied.map((m) => m.name).join(', ')}`,
+  );
 } catch (error) {
   console.error(`migration failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);

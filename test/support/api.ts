@@ -64,7 +64,7 @@ export interface TestApi {
   logs: string[];
   request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
   createUser(options?: { role?: UserRole; email?: string; password?: string }): Promise<TestUser>;
-  createUserWithToken(options?: { role?: UserRole }): Promise<TestUserWithToken>;
+  createUserWithToken(options?: { role?: UserRole; email?: string }): Promise<TestUserWithToken>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 // The schema refuses rows the schema document rules out.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
+import { violates } from '../../support/constraints.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { makeInstance, makeUser } from '../../support/fixtures.js';
 
@@ -17,24 +18,27 @@ describe('schema constraints', () => {
   afterAll(() => db.drop());
 
   it('rejects an instance status outside the set', async () => {
-    await expect(
+    await violates(
       db.owner.query(
         sql.unsafe`UPDATE mcp_instances SET status = 'sleeping' WHERE id = ${instanceId}`,
       ),
-    ).rejects.toThrow(/check_status/);
+      /check_status/,
+    );
   });
 
   it('rejects a port outside 3001-65535', async () => {
-    await expect(
+    await violates(
       db.owner.query(
         sql.unsafe`UPDATE mcp_instances SET assigned_port = 80 WHERE id = ${instanceId}`,
       ),
-    ).rejects.toThrow(/check_port_range/);
-    await expect(
+      /check_port_range/,
+    );
+    await violates(
       db.owner.query(
         sql.unsafe`INSERT INTO port_allocations (node_id, port) SELECT id, 70000 FROM nodes WHERE name = 'local'`,
       ),
-    ).rejects.toThrow(/check/);
+      /check/,
+    );
   });
 
   it('rejects a second key for the same user and type', async () => {
@@ -43,40 +47,45 @@ describe('schema constraints', () => {
       SELECT ${userId}, id, 'c2VjcmV0', '000000000000000000000000', '00000000000000000000000000000000', 'd3JhcHBlZA==', 'local', 'local:test'
       FROM mcp_types WHERE name = 'github'`;
     await db.owner.query(insertKey);
-    await expect(db.owner.query(insertKey)).rejects.toThrow(/api_keys_user_id_mcp_type_id_key/);
+    await violates(db.owner.query(insertKey), /api_keys_user_id_mcp_type_id_key/);
   });
 
   it('rejects a log level outside the set', async () => {
-    await expect(
+    await violates(
       db.owner.query(
         sql.unsafe`INSERT INTO mcp_logs (mcp_instance_id, level, message) VALUES (${instanceId}, 'fatal', 'x')`,
       ),
-    ).rejects.toThrow(/check_level/);
+      /check_level/,
+    );
   });
 
   it('rejects a node status outside active/draining/down, and an inverted port range', async () => {
-    await expect(
+    await violates(
       db.owner.query(sql.unsafe`UPDATE nodes SET status = 'sleeping' WHERE name = 'local'`),
-    ).rejects.toThrow(/check_node_status/);
-    await expect(
+      /check_node_status/,
+    );
+    await violates(
       db.owner.query(
         sql.unsafe`UPDATE nodes SET port_range_start = 4000, port_range_end = 3000 WHERE name = 'local'`,
       ),
-    ).rejects.toThrow(/check_node_port_range/);
+      /check_node_port_range/,
+    );
   });
 
   it('rejects a token hash that is not a SHA-256 hex digest, and a duplicate one', async () => {
-    await expect(
+    await violates(
       db.owner.query(
-        sql.unsafe`UPDATE mcp_instances SET access_token_hash = 'plaintext-token' WHERE id = ${instanceId}`,
+        sql.unsafe`UPDATE mcp_instances SET access_token_hash = ${'z'.repeat(64)} WHERE id = ${instanceId}`,
       ),
-    ).rejects.toThrow(/check_access_token_hash_hex|value too long/);
+      /check_access_token_hash_hex/,
+    );
     const other = await makeInstance(db.owner, { userId });
-    await expect(
+    await violates(
       db.owner.query(
         sql.unsafe`UPDATE mcp_instances SET access_token_hash = ${other.access_token_hash} WHERE id = ${instanceId}`,
       ),
-    ).rejects.toThrow(/mcp_instances_access_token_hash_key/);
+      /mcp_instances_access_token_hash_key/,
+    );
   });
 
   it('rejects a second live instance on the same node and port, but not a finished one', async () => {
@@ -86,9 +95,10 @@ describe('schema constraints', () => {
     await db.owner.query(
       sql.unsafe`UPDATE mcp_instances SET assigned_port = 3050 WHERE id = ${a.id}`,
     );
-    await expect(
+    await violates(
       db.owner.query(sql.unsafe`UPDATE mcp_instances SET assigned_port = 3050 WHERE id = ${b.id}`),
-    ).rejects.toThrow(/idx_mcp_instances_node_port_live/);
+      /idx_mcp_instances_node_port_live/,
+    );
     await db.owner.query(
       sql.unsafe`UPDATE mcp_instances SET status = 'expired' WHERE id = ${a.id}`,
     );
@@ -98,10 +108,11 @@ describe('schema constraints', () => {
   });
 
   it('rejects an MCP type with neither a script nor a command', async () => {
-    await expect(
+    await violates(
       db.owner.query(
         sql.unsafe`INSERT INTO mcp_types (name, display_name) VALUES ('empty', 'Empty')`,
       ),
-    ).rejects.toThrow(/check_type_runnable/);
+      /check_type_runnable/,
+    );
   });
 });

@@ -1,0 +1,74 @@
+// Builds the agent bundle the EC2 nodes install: esbuild bundles of the agent
+// and each built-in MCP server laid out like dist/ (so paths the code resolves
+// relative to its own module still hold), proto/, the boot-time env writer,
+// and the host files (systemd unit, install script, log shipping config).
+import { buildSync } from 'esbuild';
+import { chmodSync, cpSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../constructs/paths.js';
+
+/** Files of this folder copied to the bundle root. */
+export const HOST_FILES = [
+  'install.sh',
+  'minimcp-agent.service',
+  'cloudwatch-agent.json',
+  'logrotate.conf',
+] as const;
+
+const BANNER = [
+  "import { createRequire as __minimcpCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __minimcpFileUrlToPath } from 'node:url';",
+  'const require = __minimcpCreateRequire(import.meta.url);',
+  'const __filename = __minimcpFileUrlToPath(import.meta.url);',
+  "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
+].join(' ');
+
+/** `{ 'dist/mcp-servers/github-mcp-server': '<repo>/mcp-servers/github-mcp-server.ts', ... }` */
+export function agentEntryPoints(repoRoot = REPO_ROOT): Record<string, string> {
+  const servers = readdirSync(path.join(repoRoot, 'mcp-servers'))
+    .filter((name) => name.endsWith('-mcp-server.ts'))
+    .sort();
+  return {
+    'dist/agent/main': path.join(repoRoot, 'agent/main.ts'),
+    ...Object.fromEntries(
+      servers.map((name) => [
+        `dist/mcp-servers/${name.replace(/\.ts$/, '')}`,
+        path.join(repoRoot, 'mcp-servers', name),
+      ]),
+    ),
+    'bootstrap/write-env': path.join(repoRoot, 'infra/agent-bundle/write-env.ts'),
+  };
+}
+
+/** Writes the bundle into `outputDir` (the CDK asset staging folder). */
+export function buildAgentBundle(outputDir: string, repoRoot = REPO_ROOT): void {
+  const entryPoints = agentEntryPoints(repoRoot);
+  const missing = Object.values(entryPoints).filter((file) => !existsSync(file));
+  if (missing.length > 0)
+    throw new Error(`agent bundle: missing entry points ${missing.join(', ')}`);
+  buildSync({
+    entryPoints,
+    outdir: outputDir,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    // AL2023's nodejs22 package.
+    target: 'node22',
+    mainFields: ['module', 'main'],
+    sourcemap: 'linked',
+    sourcesContent: false,
+    banner: { js: BANNER },
+    // An optional native binding pg loads only on request.
+    external: ['pg-native'],
+    logLevel: 'warning',
+  });
+  cpSync(path.join(repoRoot, 'proto'), path.join(outputDir, 'dist/proto'), { recursive: true });
+  // The bundles are ES modules with a .js extension.
+  writeFileSync(
+    path.join(outputDir, 'package.json'),
+    `${JSON.stringify({ name: 'minimcp-agent-bundle', private: true, type: 'module' }, null, 2)}\n`,
+  );
+  for (const file of HOST_FILES)
+    cpSync(path.join(repoRoot, 'infra/agent-bundle', file), path.join(outputDir, file));
+  chmodSync(path.join(outputDir, 'install.sh'), 0o755);
+}

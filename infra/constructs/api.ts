@@ -1,0 +1,113 @@
+// The HTTP API: lambdas/api.ts (Hono) behind an API Gateway HTTP API with a
+// throttled $default stage, JSON access logs and optional CORS. The function
+// reads its configuration from SSM at cold start and may only generate
+// envelope data keys, never decrypt them.
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { Config } from './config.js';
+import type { Keys } from './keys.js';
+import type { Network } from './network.js';
+import { NodeFunction } from './node-function.js';
+
+export interface ApiProps {
+  network: Network;
+  config: Config;
+  keys: Keys;
+  throttleRate: number;
+  throttleBurst: number;
+  corsOrigins: string[];
+  logRetention: logs.RetentionDays;
+}
+
+/** Access-log fields: only variables HTTP APIs define; no header that could carry a token. */
+const ACCESS_LOG_FORMAT = JSON.stringify({
+  requestId: '$context.requestId',
+  ip: '$context.identity.sourceIp',
+  requestTime: '$context.requestTime',
+  method: '$context.httpMethod',
+  path: '$context.path',
+  routeKey: '$context.routeKey',
+  status: '$context.status',
+  protocol: '$context.protocol',
+  responseLength: '$context.responseLength',
+  responseLatency: '$context.responseLatency',
+  integrationLatency: '$context.integrationLatency',
+  integrationError: '$context.integrationErrorMessage',
+  userAgent: '$context.identity.userAgent',
+});
+
+export class Api extends Construct {
+  readonly handler: NodeFunction;
+  readonly httpApi: apigw.HttpApi;
+  readonly stage: apigw.HttpStage;
+  readonly accessLogs: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: ApiProps) {
+    super(scope, id);
+    const { network, config, keys } = props;
+
+    this.handler = new NodeFunction(this, 'Handler', {
+      entry: 'lambdas/api.ts',
+      description: 'MiniMCP HTTP API',
+      vpc: network.vpc,
+      vpcSubnets: network.isolatedSubnets,
+      securityGroups: [network.lambdaSecurityGroup],
+      logRetention: props.logRetention,
+      // API Gateway gives an integration 30 s at most.
+      timeout: Duration.seconds(29),
+      memorySize: 1024,
+      environment: { MINIMCP_SSM_PREFIX: config.prefix },
+    });
+    config.grantRead(this.handler.function);
+    keys.grantGenerateDataKey(this.handler.function);
+
+    this.httpApi = new apigw.HttpApi(this, 'HttpApi', {
+      apiName: `${Stack.of(this).stackName}-api`,
+      description: 'MiniMCP API',
+      createDefaultStage: false,
+      defaultIntegration: new integrations.HttpLambdaIntegration('Lambda', this.handler.function, {
+        payloadFormatVersion: apigw.PayloadFormatVersion.VERSION_2_0,
+      }),
+      ...(props.corsOrigins.length > 0
+        ? {
+            corsPreflight: {
+              allowOrigins: props.corsOrigins,
+              allowMethods: [apigw.CorsHttpMethod.ANY],
+              allowHeaders: ['authorization', 'content-type'],
+              exposeHeaders: ['retry-after', 'x-request-id'],
+              // Bearer tokens, never cookies.
+              allowCredentials: false,
+              maxAge: Duration.hours(1),
+            },
+          }
+        : {}),
+    });
+
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: props.logRetention });
+    this.stage = new apigw.HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: props.throttleRate, burstLimit: props.throttleBurst },
+      accessLogSettings: {
+        destination: new apigw.LogGroupLogDestination(this.accessLogs),
+        format: apigateway.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
+      },
+    });
+
+    Validations.of(this.httpApi).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason:
+        'Every route but health and the OpenAPI document checks a bearer token in the application (lambdas/), against hashed user tokens in PostgreSQL; an API Gateway authorizer would duplicate that lookup.',
+    });
+  }
+
+  /** The base URL clients call. */
+  get url(): string {
+    return this.httpApi.apiEndpoint;
+  }
+}

@@ -1,0 +1,180 @@
+// The agent bundle the EC2 nodes install, built for real: laid out like dist/,
+// self-contained, its built-in MCP servers answering over stdio, and its
+// boot-time env writer turning IMDS and Secrets Manager into the files the
+// systemd unit reads.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import path from 'node:path';
+import { builtinModules } from 'node:module';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { HOST_FILES, buildAgentBundle } from '../../infra/agent-bundle/build.js';
+import { MOTO_CLIENT_CONFIG, startMoto, type MotoServer } from '../support/moto.js';
+
+const run = promisify(execFile);
+
+describe('the agent bundle', () => {
+  let dir: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'minimcp-agent-bundle-'));
+    buildAgentBundle(dir);
+  });
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('mirrors dist/: the agent, every built-in MCP server, the protos, and the host files', () => {
+    expect(existsSync(path.join(dir, 'dist/agent/main.js'))).toBe(true);
+    expect(existsSync(path.join(dir, 'dist/proto/agent.proto'))).toBe(true);
+    expect(existsSync(path.join(dir, 'bootstrap/write-env.js'))).toBe(true);
+    const servers = readdirSync(path.join(dir, 'dist/mcp-servers')).filter((f) =>
+      f.endsWith('.js'),
+    );
+    expect(servers).toContain('demo-mcp-server.js');
+    for (const file of HOST_FILES) expect(existsSync(path.join(dir, file))).toBe(true);
+    expect(statSync(path.join(dir, 'install.sh')).mode & 0o111).not.toBe(0);
+    expect(JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'))).toMatchObject({
+      type: 'module',
+    });
+  });
+
+  it('needs nothing on the node but Node itself: no package import is left', () => {
+    const builtins = new Set(builtinModules);
+    const entries = [
+      'dist/agent/main.js',
+      'bootstrap/write-env.js',
+      ...readdirSync(path.join(dir, 'dist/mcp-servers'))
+        .filter((f) => f.endsWith('.js'))
+        .map((f) => `dist/mcp-servers/${f}`),
+    ];
+    for (const entry of entries) {
+      const code = readFileSync(path.join(dir, entry), 'utf8');
+      const imported = [...code.matchAll(/^import\s[^;]*?from\s*"([^"]+)"/gm)].map((m) => m[1]!);
+      const packages = imported.filter(
+        (name) => !name.startsWith('node:') && !builtins.has(name) && name !== 'pg-native',
+      );
+      expect({ entry, packages }).toEqual({ entry, packages: [] });
+    }
+  });
+
+  it('runs the bundled demo MCP server over stdio', async () => {
+    const client = new Client({ name: 'bundle-test', version: '1.0.0' });
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [path.join(dir, 'dist/mcp-servers/demo-mcp-server.js')],
+      stderr: 'pipe',
+    });
+    await client.connect(transport);
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.length).toBeGreaterThan(0);
+    } finally {
+      await client.close();
+    }
+  });
+
+  describe('the boot-time env writer', () => {
+    let moto: MotoServer;
+    let imds: Server;
+    let imdsUrl: string;
+    const tokens: string[] = [];
+
+    beforeAll(async () => {
+      moto = await startMoto();
+      // A fake IMDSv2: a token by PUT, metadata only with that token.
+      imds = createServer((req, res) => {
+        if (req.method === 'PUT' && req.url === '/latest/api/token') {
+          tokens.push('imds-token');
+          return res.end('imds-token');
+        }
+        if (req.headers['x-aws-ec2-metadata-token'] !== 'imds-token') {
+          res.statusCode = 401;
+          return res.end();
+        }
+        const metadata: Record<string, string> = {
+          '/latest/meta-data/instance-id': 'i-0123456789abcdef0',
+          '/latest/meta-data/local-hostname': 'ip-10-40-0-12.eu-west-1.compute.internal',
+          '/latest/meta-data/local-ipv4': '10.40.0.12',
+          '/latest/meta-data/public-ipv4': '203.0.113.7',
+        };
+        const value = metadata[req.url ?? ''];
+        res.statusCode = value === undefined ? 404 : 200;
+        res.end(value ?? '');
+      });
+      imds.listen(0, '127.0.0.1');
+      await once(imds, 'listening');
+      imdsUrl = `http://127.0.0.1:${(imds.address() as AddressInfo).port}`;
+    });
+
+    afterAll(async () => {
+      imds?.close();
+      await moto?.stop();
+    });
+
+    it('writes the DATABASE_URL, identity and TLS files, readable by the service only', async () => {
+      const secrets = new SecretsManagerClient({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint });
+      const create = async (name: string, value: unknown) =>
+        (
+          await secrets.send(
+            new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(value) }),
+          )
+        ).ARN!;
+      const databaseArn = await create('agent-db', {
+        username: 'minimcp_agent',
+        password: 'p4ss"word$',
+        host: 'db.internal',
+        port: 5432,
+        dbname: 'minimcp',
+      });
+      const tlsArn = await create('agent-tls', { ca: 'CA PEM', cert: 'CERT PEM', key: 'KEY PEM' });
+      secrets.destroy();
+      const runtimeDir = mkdtempSync(path.join(tmpdir(), 'minimcp-run-'));
+
+      try {
+        await run(process.execPath, [path.join(dir, 'bootstrap/write-env.js')], {
+          env: {
+            PATH: process.env.PATH,
+            AWS_REGION: MOTO_CLIENT_CONFIG.region,
+            AWS_ACCESS_KEY_ID: 'testing',
+            AWS_SECRET_ACCESS_KEY: 'testing',
+            AWS_ENDPOINT_URL: moto.endpoint,
+            AWS_EC2_METADATA_SERVICE_ENDPOINT: imdsUrl,
+            MINIMCP_DATABASE_SECRET_ARN: databaseArn,
+            MINIMCP_TLS_SECRET_ARN: tlsArn,
+            MINIMCP_GRPC_PORT: '50051',
+            MINIMCP_ADVERTISE: 'public',
+            MINIMCP_RUNTIME_DIR: runtimeDir,
+            MINIMCP_SERVICE_USER: userInfo().username,
+          },
+        });
+
+        const envFile = path.join(runtimeDir, 'agent-secrets.env');
+        expect(statSync(envFile).mode & 0o777).toBe(0o600);
+        expect(readFileSync(envFile, 'utf8').split('\n')).toEqual(
+          expect.arrayContaining([
+            'DATABASE_URL="postgres://minimcp_agent:p4ss%22word%24@db.internal:5432/minimcp?sslmode=require"',
+            'MINIMCP_NODE_NAME="i-0123456789abcdef0"',
+            'MINIMCP_PUBLIC_HOST="203.0.113.7"',
+            'MINIMCP_GRPC_ADVERTISE="ip-10-40-0-12.eu-west-1.compute.internal:50051"',
+            `MINIMCP_TLS_KEY_FILE="${runtimeDir}/tls/agent.key"`,
+          ]),
+        );
+        expect(readFileSync(path.join(runtimeDir, 'tls/agent.key'), 'utf8')).toBe('KEY PEM');
+        expect(statSync(path.join(runtimeDir, 'tls/agent.key')).mode & 0o777).toBe(0o600);
+        expect(statSync(path.join(runtimeDir, 'tls')).mode & 0o777).toBe(0o700);
+        expect(tokens.length).toBeGreaterThan(0);
+      } finally {
+        rmSync(runtimeDir, { recursive: true, force: true });
+      }
+    });
+  });
+});

@@ -1,0 +1,300 @@
+// The process supervisor against real child processes: server-everything, an
+// SDK fixture server, and tiny misbehaving children (crash, hang, flood,
+// SIGTERM ignored, a grandchild), plus orphan clean-up after an agent's death.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { McpServerStartError } from '../../../core/errors.js';
+import {
+  createSupervisor,
+  killOrphans,
+  type ChildLogLine,
+  type Supervisor,
+  type SupervisorEvent,
+  type SupervisorOptions,
+} from '../../../agent/supervisor.js';
+import {
+  EVERYTHING_SERVER,
+  fixture,
+  processGone,
+  processGroupOf,
+  tempDir,
+  waitFor,
+} from './helpers.js';
+
+const API_KEY = 'sk-canary-7c1e0f3b9a44d2e8';
+
+const running: Supervisor[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((supervisor) => supervisor.stop()));
+});
+
+interface Recorded {
+  supervisor: Supervisor;
+  events: SupervisorEvent[];
+  logs: ChildLogLine[];
+}
+
+async function supervise(
+  script: string,
+  options: Partial<SupervisorOptions> = {},
+  args: string[] = [],
+): Promise<Recorded> {
+  const events: SupervisorEvent[] = [];
+  const logs: ChildLogLine[] = [];
+  const supervisor = createSupervisor({
+    command: process.execPath,
+    args: [script, ...args],
+    cwd: path.join(await tempDir('sup'), 'work'),
+    env: { MINIMCP_API_KEY: API_KEY },
+    secrets: [API_KEY],
+    onEvent: (event) => events.push(event),
+    onLog: (line) => logs.push(line),
+    ...options,
+  });
+  running.push(supervisor);
+  return { supervisor, events, logs };
+}
+
+function callTool(supervisor: Supervisor, name: string): Promise<string> {
+  return supervisor
+    .connection!.request('tools/call', { name, arguments: {} }, 15_000)
+    .then((result) => (result as { content: Array<{ text: string }> }).content[0]!.text);
+}
+
+describe('starting a stdio MCP server', () => {
+  it('performs the initialize handshake and exposes what the server said about itself', async () => {
+    const { supervisor, events } = await supervise(EVERYTHING_SERVER, {}, ['stdio']);
+
+    const result = await supervisor.start();
+
+    expect(result.serverInfo.name).toBe('mcp-servers/everything');
+    expect(supervisor.initializeResult?.capabilities).toHaveProperty('tools');
+    expect(supervisor.initializeResult?.instructions).toEqual(expect.any(String));
+    expect(supervisor.state).toBe('ready');
+    const pid = supervisor.pid!;
+    expect(processGone(pid)).toBe(false);
+    expect(events.map((event) => event.type)).toEqual(['spawned', 'ready']);
+    // Its own process group, so the whole group can be signalled.
+    expect(processGroupOf(pid)).toBe(pid);
+    expect(await supervisor.connection!.request('ping', {}, 10_000)).toEqual({});
+  });
+
+  it('samples CPU and resident memory of the child from /proc', async () => {
+    const { supervisor } = await supervise(EVERYTHING_SERVER, {}, ['stdio']);
+    await supervisor.start();
+
+    const sample = supervisor.sample();
+
+    expect(sample?.pid).toBe(supervisor.pid);
+    expect(sample?.rssBytes).toBeGreaterThan(1024 * 1024);
+    expect(sample?.cpuPercent).toBeGreaterThanOrEqual(0);
+    expect(supervisor.restarts).toBe(0);
+  });
+
+  it('gives the child a minimal environment and its own working directory', async () => {
+    const cwd = path.join(await tempDir('env'), 'instance-1');
+    const { supervisor } = await supervise(fixture('mcp-fixture.mjs'), { cwd });
+    await supervisor.start();
+
+    const seen = JSON.parse(await callTool(supervisor, 'environment')) as {
+      names: string[];
+      home: string;
+      cwd: string;
+      keyLength: number;
+    };
+
+    // The jest process runs with NODE_OPTIONS and much more; none of it leaks.
+    expect(process.env.NODE_OPTIONS).toBeDefined();
+    expect(seen.names).toEqual(['HOME', 'LANG', 'MINIMCP_API_KEY', 'PATH']);
+    expect(seen.home).toBe(cwd);
+    expect(seen.cwd).toBe(cwd);
+    expect(seen.keyLength).toBe(API_KEY.length);
+  });
+
+  it('fails clearly when the command cannot be spawned', async () => {
+    const { supervisor, events } = await supervise(fixture('crash.mjs'), {
+      command: path.join(await tempDir('none'), 'no-such-server'),
+    });
+
+    const error = await supervisor.start().catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(McpServerStartError);
+    expect((error as McpServerStartError).context.reason).toBe('spawn_failed');
+    expect((error as Error).message).toMatch(/ENOENT/);
+    expect(supervisor.state).toBe('failed');
+    expect(events.at(-1)?.type).toBe('failed');
+  });
+});
+
+describe('a child that hangs before answering initialize', () => {
+  it('is killed at the handshake timeout and start() rejects with the reason', async () => {
+    const { supervisor, events } = await supervise(fixture('hang.mjs'), {
+      handshakeTimeoutMs: 300,
+    });
+
+    const error = await supervisor.start().catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(McpServerStartError);
+    expect((error as McpServerStartError).context.reason).toBe('handshake_timeout');
+    expect((error as Error).message).toContain('did not answer initialize within 300 ms');
+    const spawned = events.find((event) => event.type === 'spawned');
+    expect(processGone((spawned as { pid: number }).pid)).toBe(true);
+    expect(supervisor.state).toBe('failed');
+    expect(supervisor.pid).toBeUndefined();
+    const failed = events.at(-1);
+    expect(failed?.type).toBe('failed');
+  });
+});
+
+describe('a child that crashes', () => {
+  it('is restarted with exponential backoff, then reported failed with its exit and last stderr lines', async () => {
+    const { supervisor, events } = await supervise(fixture('crash.mjs'), {
+      maxRestarts: 2,
+      backoffInitialMs: 50,
+    });
+    await supervisor.start();
+
+    const failed = await waitFor('the terminal failure', () =>
+      events.find((event) => event.type === 'failed'),
+    );
+
+    expect(events.map((event) => event.type)).toEqual([
+      'spawned',
+      'ready',
+      'exited',
+      'restarting',
+      'spawned',
+      'ready',
+      'exited',
+      'restarting',
+      'spawned',
+      'ready',
+      'exited',
+      'failed',
+    ]);
+    const delays = events.flatMap((event) => (event.type === 'restarting' ? [event.delayMs] : []));
+    expect(delays).toEqual([50, 100]);
+    if (failed.type !== 'failed') throw new Error('unreachable');
+    expect(failed.code).toBe(3);
+    expect(failed.reason).toContain('exited with code 3');
+    expect(failed.reason).toContain('gave up after 2 restarts');
+    // The crash's own words, with the key it printed redacted.
+    expect(failed.stderrTail.join('\n')).toContain(
+      'fatal: cannot reach upstream with key [REDACTED]',
+    );
+    expect(JSON.stringify(events.filter((event) => event.type !== 'ready'))).not.toContain(API_KEY);
+    expect(supervisor.state).toBe('failed');
+    expect(supervisor.restarts).toBe(2);
+    for (const event of events)
+      if (event.type === 'spawned') expect(processGone(event.pid)).toBe(true);
+  });
+});
+
+describe('stopping', () => {
+  it('sends SIGTERM to the group, then SIGKILL after the grace period to a child that ignores it', async () => {
+    const { supervisor, events, logs } = await supervise(fixture('ignore-sigterm.mjs'), {
+      stopGraceMs: 300,
+    });
+    await supervisor.start();
+    const pid = supervisor.pid!;
+
+    const stopping = supervisor.stop();
+    const again = supervisor.stop();
+    await stopping;
+
+    expect(again).toBe(stopping);
+    expect(processGone(pid)).toBe(true);
+    expect(logs.map((line) => line.text)).toContain('ignore-sigterm: got SIGTERM, ignoring it');
+    const exited = events.find((event) => event.type === 'exited');
+    expect(exited).toMatchObject({ pid, signal: 'SIGKILL', expected: true });
+    expect(events.filter((event) => event.type === 'stopped')).toHaveLength(1);
+    expect(supervisor.state).toBe('stopped');
+  });
+
+  it('takes the whole process group down, grandchildren included', async () => {
+    const { supervisor, logs } = await supervise(fixture('with-grandchild.mjs'), {
+      stopGraceMs: 200,
+    });
+    await supervisor.start();
+    const line = await waitFor('the grandchild pid', () =>
+      logs.find((entry) => entry.text.startsWith('grandchild ')),
+    );
+    const grandchild = Number(line.text.split(' ')[1]);
+    expect(processGone(grandchild)).toBe(false);
+
+    await supervisor.stop();
+
+    await waitFor('the grandchild to be gone', () => processGone(grandchild));
+  });
+});
+
+describe('child output', () => {
+  it('delivers stderr line by line with the secrets redacted', async () => {
+    const { supervisor, logs } = await supervise(fixture('mcp-fixture.mjs'));
+    await supervisor.start();
+
+    await callTool(supervisor, 'log-secret');
+    const line = await waitFor('the logged line', () =>
+      logs.find((entry) => entry.text.startsWith('connecting with')),
+    );
+
+    expect(line).toMatchObject({ stream: 'stderr', text: 'connecting with api key [REDACTED]' });
+    expect(JSON.stringify(logs)).not.toContain(API_KEY);
+  });
+
+  it('bounds a flooding child: lines cut to the limit, excess dropped, counted and reported', async () => {
+    const { supervisor, logs } = await supervise(fixture('flood.mjs'), {
+      logLinesPerSecond: 1_000,
+      logBurst: 200,
+      maxLogLineChars: 1_000,
+    });
+    await supervisor.start();
+
+    const notice = await waitFor('a dropped-lines notice', () =>
+      logs.find((line) => line.stream === 'system' && line.text.startsWith('dropped ')),
+    );
+    await waitFor('a non-JSON stdout line', () => logs.find((line) => line.stream === 'stdout'));
+    await supervisor.stop();
+
+    expect(notice.text).toMatch(/^dropped \d+ lines of MCP server output \(over 1000 lines\/s\)$/);
+    expect(supervisor.droppedLogLines).toBeGreaterThan(0);
+    const long = logs.find((line) => line.text.startsWith('xxxx'));
+    expect(long?.text).toMatch(/\[line truncated, \d+ bytes\]$/);
+    for (const line of logs) expect(line.text.length).toBeLessThanOrEqual(1_000 + 40);
+    expect(JSON.stringify(logs)).not.toContain(API_KEY);
+    expect(logs.some((line) => line.text.includes('key=[REDACTED]'))).toBe(true);
+  });
+});
+
+describe('orphans of an agent that died', () => {
+  it('a restarted agent kills the recorded process groups; stdin-aware servers are gone already', async () => {
+    const stateDir = await tempDir('state');
+    const agent = spawn(
+      process.execPath,
+      [fixture('orphaning-agent.mjs'), stateDir, 'with-grandchild.mjs', 'mcp-fixture.mjs'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const [line] = (await once(createInterface({ input: agent.stdout! }), 'line')) as [string];
+    const pids = JSON.parse(line) as Record<string, number>;
+    const orphan = pids['with-grandchild.mjs']!;
+    const polite = pids['mcp-fixture.mjs']!;
+
+    agent.kill('SIGKILL');
+    await new Promise((resolve) => agent.once('exit', resolve));
+
+    // Its stdin closed with the agent: the SDK server exits on its own.
+    await waitFor('the stdin-aware child to exit', () => processGone(polite));
+    expect(processGone(orphan)).toBe(false);
+
+    const killed = await killOrphans(stateDir);
+
+    expect(killed.map((record) => record.pid).sort()).toEqual([orphan].sort());
+    expect(processGone(orphan)).toBe(true);
+    expect(existsSync(path.join(stateDir, 'children.json'))).toBe(false);
+    expect(await killOrphans(stateDir)).toEqual([]);
+  });
+});
