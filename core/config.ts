@@ -10,6 +10,7 @@ export const SECRET_SETTINGS: ReadonlySet<string> = new Set([
   'DATABASE_URL',
   'MINIMCP_ADMIN_TOKEN',
   'MINIMCP_MASTER_KEY',
+  'MINIMCP_TLS_KEY',
 ]);
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -85,7 +86,34 @@ export const apiConfig = z.object({
     .describe('POST /v1/auth/token: seconds to earn back one attempt.'),
 });
 
-export const ApiConfigSchema = coreConfig.extend(apiConfig.shape);
+/** How the control plane (API, maintenance job) reaches the agents. */
+export const controlPlaneConfig = z.object({
+  MINIMCP_NODE_STALE_SECONDS: positiveInt(5, 86_400)
+    .default(30)
+    .describe(
+      'A node whose heartbeat is older than this gets no new instances and is marked down by maintenance.',
+    ),
+  MINIMCP_AGENT_STOP_WAIT_MS: positiveInt(100, 60_000)
+    .default(5_000)
+    .describe('How long a stop request waits for the agent.'),
+  MINIMCP_START_WAIT_MS: positiveInt(100, 120_000)
+    .default(10_000)
+    .describe('How long POST /v1/instances waits for the agent before answering 202 pending.'),
+  // PEM; on AWS the deploy step writes them as SecureString parameters. No
+  // format check: a failed check would quote the value in the error.
+  MINIMCP_TLS_CA: z.string().optional().describe('Control plane mTLS: the agents’ CA (PEM).'),
+  MINIMCP_TLS_CERT: z.string().optional().describe('Control plane mTLS: its certificate (PEM).'),
+  MINIMCP_TLS_KEY: z.string().optional().describe('Control plane mTLS: its private key (PEM).'),
+  MINIMCP_TLS_DIR: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Local stack: the certificate folder when MINIMCP_TLS_* are unset (default DATA_DIR/tls).',
+    ),
+});
+
+export const ApiConfigSchema = coreConfig.extend(apiConfig.shape).extend(controlPlaneConfig.shape);
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;
 
 export type Env = Record<string, string | undefined>;

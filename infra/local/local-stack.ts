@@ -13,6 +13,7 @@ import { insertUser, listUsers } from '../../core/db/users.js';
 import { insertUserToken } from '../../core/db/user-tokens.js';
 import { createDatabasePool } from '../../core/db/pool.js';
 import { createLogger, type Logger } from '../../core/logger.js';
+import { runMaintenance } from '../../core/maintenance.js';
 import { hashPassword } from '../../core/passwords.js';
 import { issueToken } from '../../core/tokens.js';
 import { ensureLocalCertificates } from '../../core/tls.js';
@@ -40,6 +41,7 @@ export interface LocalStack {
 }
 
 const FIRST_USER_EMAIL = 'admin@minimcp.local';
+const MAINTENANCE_INTERVAL_MS = 30_000;
 
 /** A value kept in a 0600 file of the data folder, created on first use. */
 async function persistentSecret(file: string, make: () => string): Promise<string> {
@@ -122,6 +124,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       port: apiConfig.MINIMCP_API_PORT,
     });
     steps.push(() => api.close());
+
+    // The maintenance job, as the scheduled Lambda runs it on AWS.
+    const maintenance = setInterval(() => {
+      runMaintenance({
+        pool: runtime.deps.pool,
+        agents: runtime.agents,
+        config: { nodeStaleSeconds: apiConfig.MINIMCP_NODE_STALE_SECONDS },
+        logger,
+      }).catch((error: unknown) => logger.warn({ err: String(error) }, 'maintenance run failed'));
+    }, MAINTENANCE_INTERVAL_MS);
+    maintenance.unref();
+    steps.push(async () => clearInterval(maintenance));
 
     const firstUser = await ensureFirstUser(database.ownerUrl);
     return {

@@ -1,0 +1,48 @@
+// What request handlers can reach: the app's dependencies (built once per
+// process or Lambda container) and the per-request variables.
+import type { Context } from 'hono';
+import type { ApiConfig } from '../core/config.js';
+import type { EnvelopeCipher } from '../core/crypto/envelope.js';
+import type { DatabasePool } from '../core/db/pool.js';
+import type { UserRole } from '../core/domain.js';
+import type { InstanceService } from '../core/instance-service.js';
+import type { Logger } from '../core/logger.js';
+import type { RateLimiter } from '../core/rate-limit.js';
+
+/** Who is calling: a user by API token, or the bootstrap admin token (no user behind it). */
+export type Principal =
+  | {
+      kind: 'user';
+      userId: string;
+      email: string;
+      name: string;
+      role: UserRole;
+      tokenId: string;
+      tokenName: string;
+      tokenExpiresAt: Date | null;
+    }
+  | { kind: 'bootstrap-admin'; role: 'admin' };
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    principal: Principal | undefined;
+    log: Logger;
+  };
+}
+
+export type AppContext = Context<AppEnv>;
+
+export interface AppDeps {
+  /** The API's database role: row-level security applies to it. */
+  pool: DatabasePool;
+  config: ApiConfig;
+  cipher: EnvelopeCipher;
+  logger: Logger;
+  /** The caller's address as the platform reports it (not X-Forwarded-For). */
+  clientIp: (c: AppContext) => string | undefined;
+  /** Instances and their logs and events; without it those routes are absent. */
+  instances?: InstanceService;
+  /** Limits POST /v1/auth/token; built from config when absent. */
+  authRateLimiter?: RateLimiter;
+}
