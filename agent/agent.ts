@@ -147,6 +147,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         serversRoot: options.serversRoot ?? DEFAULT_SERVERS_ROOT,
         workRoot: path.join(stateDir, 'instances'),
         bindHost: config.MINIMCP_BIND_HOST,
+        publicHost: config.MINIMCP_PUBLIC_HOST,
         ...(config.MINIMCP_ALLOWED_ORIGINS
           ? { allowedOrigins: config.MINIMCP_ALLOWED_ORIGINS }
           : {}),

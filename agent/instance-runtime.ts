@@ -49,6 +49,8 @@ export interface RuntimeDeps {
   /** Each instance's working directory is created under it. */
   workRoot: string;
   bindHost: string;
+  /** Host names clients use (the node's public host); loopback names are always allowed. */
+  publicHost: string;
   allowedOrigins?: readonly string[];
   /** Operator-set upstream base URLs by type name (GitHub Enterprise, tests). */
   upstreamOverrides: Readonly<Record<string, string>>;
@@ -366,6 +368,7 @@ export function createInstanceRuntime(
         tokenHash: spec.access_token_hash,
         upstream: supervisor,
         onAccess,
+        allowedHosts: [deps.publicHost],
         ...(deps.allowedOrigins ? { allowedOrigins: deps.allowedOrigins } : {}),
       });
       if (state !== 'starting') {
