@@ -21,7 +21,6 @@ const WORDS: Record<string, LogLevel> = {
 const NAMES = 'trace|debug|info|notice|warn|warning|error|err|fatal|critical|crit|panic';
 /** "[warn] x", "(error) x", "ERROR: x", "warn - x", "INFO | x". */
 const PREFIX = new RegExp(`^\\s*(?:[[(]\\s*(${NAMES})\\s*[\\])]|(${NAMES})\\s*[:|-])`, 'i');
-/^\s*[[(]?\s*(trace|debug|info|notice|warn|warning|error|err|fatal|critical|crit|panic)\s*[\])]?\s*[:\-|]/i;
 
 function fromPinoNumber(level: number): LogLevel {
   if (level >= 50) return 'error';

@@ -1,5 +1,5 @@
 // The schema refuses rows the schema document rules out.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { violates } from '../../support/constraints.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
