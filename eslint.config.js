@@ -4,7 +4,17 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'cdk.out/', '.minimcp/', 'coverage/', 'scratch/', 'bench/.tmp/'] },
+  {
+    ignores: [
+      'node_modules/',
+      'dist/',
+      'cdk.out/',
+      '.minimcp/',
+      'coverage/',
+      'scratch/',
+      'bench/.tmp/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { languageOptions: { globals: { ...globals.node } } },

@@ -5,6 +5,7 @@ import type { ApiConfig } from '../core/config.js';
 import type { EnvelopeCipher } from '../core/crypto/envelope.js';
 import type { DatabasePool } from '../core/db/pool.js';
 import type { UserRole } from '../core/domain.js';
+import type { AgentResolver } from '../core/agent-registry.js';
 import type { InstanceService } from '../core/instance-service.js';
 import type { Logger } from '../core/logger.js';
 import type { RateLimiter } from '../core/rate-limit.js';
@@ -41,6 +42,8 @@ export interface AppDeps {
   logger: Logger;
   /** The caller's address as the platform reports it (not X-Forwarded-For). */
   clientIp: (c: AppContext) => string | undefined;
+  /** Clients of the node agents (node drain moves instances with them). */
+  agents?: AgentResolver;
   /** Instances and their logs and events; without it those routes are absent. */
   instances?: InstanceService;
   /** Limits POST /v1/auth/token; built from config when absent. */

@@ -68,7 +68,15 @@ export async function createRuntime(
     },
   });
   return {
-    deps: { pool, config, cipher, logger, clientIp: options.clientIp, instances },
+    deps: {
+      pool,
+      config,
+      cipher,
+      logger,
+      clientIp: options.clientIp,
+      instances,
+      agents: agents.forNode,
+    },
     agents: agents.forNode,
     close: async () => {
       agents.close();

@@ -534,3 +534,24 @@ export async function disconnectInstancesOfDownNodes(
       mi.assigned_port, gone.status AS previous_status
   `);
 }
+
+export const LiveInstanceRow = z.object({
+  id: z.string().uuid(),
+  user_id: z.string().uuid().nullable(),
+  expires_at: z.date(),
+  api_key_id: z.string().uuid().nullable(),
+});
+export type LiveInstanceRow = z.infer<typeof LiveInstanceRow>;
+
+/** Pending or running instances on a node (system scope), locked for a move. */
+export async function lockLiveInstancesOnNode(
+  db: CommonQueryMethods,
+  nodeId: string,
+): Promise<readonly LiveInstanceRow[]> {
+  return db.any(sql.type(LiveInstanceRow)`
+    SELECT id, user_id, expires_at, api_key_id FROM mcp_instances
+    WHERE node_id = ${nodeId} AND deleted_at IS NULL AND status IN ('pending', 'running')
+    ORDER BY created_at
+    FOR UPDATE SKIP LOCKED
+  `);
+}

@@ -2,11 +2,13 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { NodeStatus } from '../../core/domain.js';
-import { listNodes } from '../../core/db/nodes.js';
+import type { AgentResolver } from '../../core/agent-registry.js';
+import { listNodes, type NodeRow } from '../../core/db/nodes.js';
+import { activateNode, drainNode } from '../../core/node-drain.js';
 import { countPorts } from '../../core/db/ports.js';
 import { authenticate, requireAdmin } from '../auth.js';
 import type { AppDeps, AppEnv } from '../context.js';
-import { BEARER, iso, isoOrNull, jsonResponse, problems, Timestamp } from '../schemas.js';
+import { BEARER, IdParam, iso, isoOrNull, jsonResponse, problems, Timestamp } from '../schemas.js';
 
 const NodeSchema = z
   .object({
@@ -34,6 +36,49 @@ const NodeSchema = z
   })
   .openapi('Node');
 
+function toNodeView(row: NodeRow, ports: { free: number; used: number }) {
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    grpc_address: row.grpc_address,
+    public_host: row.public_host,
+    capacity: row.capacity,
+    agent_version: row.agent_version,
+    last_heartbeat: isoOrNull(row.last_heartbeat),
+    heartbeat_age_seconds: row.last_heartbeat
+      ? Math.max(0, Math.floor((Date.now() - row.last_heartbeat.getTime()) / 1000))
+      : null,
+    ports: {
+      range_start: row.port_range_start,
+      range_end: row.port_range_end,
+      free: ports.free,
+      used: ports.used,
+    },
+    stats: row.stats,
+    created_at: iso(row.created_at),
+  };
+}
+
+const DrainSchema = z
+  .strictObject({
+    move: z.boolean().default(false).openapi({
+      description:
+        'Also move its running instances to other nodes now (same id and token, new node and port).',
+    }),
+  })
+  .openapi('DrainNode');
+
+const DrainResultSchema = z
+  .object({
+    node: NodeSchema,
+    moved: z.array(
+      z.object({ instance_id: z.uuid(), to_node: z.string(), port: z.number().int() }),
+    ),
+    not_moved: z.array(z.object({ instance_id: z.uuid(), reason: z.string() })),
+  })
+  .openapi('DrainResult');
+
 const NodeListSchema = z.object({ nodes: z.array(NodeSchema) }).openapi('NodeList');
 
 export function registerNodeRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
@@ -57,33 +102,81 @@ export function registerNodeRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
         const rows = await listNodes(db);
         return Promise.all(rows.map(async (row) => ({ row, ports: await countPorts(db, row.id) })));
       });
-      const now = Date.now();
+      return c.json({ nodes: nodes.map(({ row, ports }) => toNodeView(row, ports)) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/nodes/{id}/drain',
+      tags: ['nodes'],
+      summary: 'Drain a node: no new instances; optionally move its instances elsewhere (admin)',
+      security: BEARER,
+      middleware: admin,
+      request: {
+        params: IdParam,
+        body: { required: false, content: { 'application/json': { schema: DrainSchema } } },
+      },
+      responses: {
+        200: jsonResponse(DrainResultSchema, 'Draining.'),
+        ...problems(400, 401, 403, 404, 415, 503),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = (c.req.valid('json') as z.infer<typeof DrainSchema> | undefined) ?? {
+        move: false,
+      };
+      const result = await drainNode({
+        pool: deps.pool,
+        agents: deps.agents ?? noAgents,
+        nodeId: id,
+        move: body.move,
+        heartbeatFreshSeconds: deps.config.MINIMCP_NODE_STALE_SECONDS,
+        startWaitMs: deps.config.MINIMCP_START_WAIT_MS,
+        logger: c.get('log'),
+      });
+      c.get('log').info(
+        { nodeId: id, moved: result.moved.length, notMoved: result.notMoved.length },
+        'node draining',
+      );
+      const ports = await countPorts(deps.pool, id);
       return c.json(
         {
-          nodes: nodes.map(({ row, ports }) => ({
-            id: row.id,
-            name: row.name,
-            status: row.status,
-            grpc_address: row.grpc_address,
-            public_host: row.public_host,
-            capacity: row.capacity,
-            agent_version: row.agent_version,
-            last_heartbeat: isoOrNull(row.last_heartbeat),
-            heartbeat_age_seconds: row.last_heartbeat
-              ? Math.max(0, Math.floor((now - row.last_heartbeat.getTime()) / 1000))
-              : null,
-            ports: {
-              range_start: row.port_range_start,
-              range_end: row.port_range_end,
-              free: ports.free,
-              used: ports.used,
-            },
-            stats: row.stats,
-            created_at: iso(row.created_at),
+          node: toNodeView(result.node, ports),
+          moved: result.moved.map((m) => ({
+            instance_id: m.instanceId,
+            to_node: m.toNode,
+            port: m.port,
           })),
+          not_moved: result.notMoved.map((m) => ({ instance_id: m.instanceId, reason: m.reason })),
         },
         200,
       );
     },
   );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/nodes/{id}/activate',
+      tags: ['nodes'],
+      summary: 'Let a drained node take new instances again (admin)',
+      security: BEARER,
+      middleware: admin,
+      request: { params: IdParam },
+      responses: { 200: jsonResponse(NodeSchema, 'Active.'), ...problems(400, 401, 403, 404, 503) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const node = await activateNode(deps.pool, id);
+      return c.json(toNodeView(node, await countPorts(deps.pool, id)), 200);
+    },
+  );
 }
+
+/** Without agent clients (tests of other routes), moved instances start at their agent's next pass. */
+const noAgents: AgentResolver = () => {
+  throw new Error('no agent clients configured');
+};
