@@ -5,6 +5,7 @@ import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import { KeyProviderName } from '../domain.js';
 import { DecryptionError } from '../errors.js';
+import { envelopeFromRow } from '../db/api-keys.js';
 import { asSystem } from '../db/user-context.js';
 import { createEnvelopeCipher, type KeyProvider } from './envelope.js';
 
@@ -89,18 +90,7 @@ export async function rewrapApiKeys(options: RewrapOptions): Promise<RewrapResul
         const ctx = { userId: row.user_id, mcpType: row.mcp_type };
         let plaintext: string;
         try {
-          plaintext = await oldCipher.decrypt(
-            {
-              ciphertext: row.encrypted_key,
-              iv: row.encryption_iv,
-              authTag: row.auth_tag,
-              wrappedDataKey: row.wrapped_data_key,
-              provider: row.key_provider,
-              masterKeyId: row.master_key_id,
-              version: row.encryption_version,
-            },
-            ctx,
-          );
+          plaintext = await oldCipher.decrypt(envelopeFromRow(row), ctx);
         } catch (error) {
           // Only this key is unusable; the others still move. Outages propagate.
           if (!(error instanceof DecryptionError)) throw error;

@@ -148,7 +148,18 @@ export async function deleteApiKey(
 }
 
 /** The stored parts of a key row, as the envelope cipher reads them. */
-export function envelopeFromRow(row: ApiKeyRow): StoredEnvelope {
+export type EnvelopeColumns = Pick<
+  ApiKeyRow,
+  | 'encrypted_key'
+  | 'encryption_iv'
+  | 'auth_tag'
+  | 'wrapped_data_key'
+  | 'key_provider'
+  | 'master_key_id'
+  | 'encryption_version'
+>;
+
+export function envelopeFromRow(row: EnvelopeColumns): StoredEnvelope {
   return {
     ciphertext: row.encrypted_key,
     iv: row.encryption_iv,

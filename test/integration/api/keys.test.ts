@@ -4,7 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { DecryptionError } from '../../../core/errors.js';
-import { ApiKeyRow, findApiKeyById, type StoredEnvelope } from '../../../core/db/api-keys.js';
+import {
+  ApiKeyRow,
+  findApiKeyById,
+  envelopeFromRow,
+} from '../../../core/db/api-keys.js';
 import { asUser } from '../../../core/db/user-context.js';
 import { expectInvisibleTo, expectProblem, startTestApi, type TestApi } from '../../support/api.js';
 
@@ -25,17 +29,7 @@ async function storedKey(userId: string, type: string) {
     WHERE ak.user_id = ${userId} AND mt.name = ${type}`);
 }
 
-function envelopeOf(row: ApiKeyRow): StoredEnvelope {
-  return {
-    ciphertext: row.encrypted_key,
-    iv: row.encryption_iv,
-    authTag: row.auth_tag,
-    wrappedDataKey: row.wrapped_data_key,
-    provider: row.key_provider,
-    masterKeyId: row.master_key_id,
-    version: row.encryption_version,
-  };
-}
+const envelopeOf = envelopeFromRow;
 
 type KeyView = { type: string; hint: string; active: boolean; expires_at: string | null };
 

@@ -9,7 +9,11 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { sql } from 'slonik';
-import { ApiKeyRow, upsertApiKey, type StoredEnvelope } from '../../../core/db/api-keys.js';
+import {
+  ApiKeyRow,
+  upsertApiKey,
+  envelopeFromRow,
+} from '../../../core/db/api-keys.js';
 import { getTypeByName } from '../../../core/db/mcp-types.js';
 import { asUser } from '../../../core/db/user-context.js';
 import { createEnvelopeCipher, keyHint, type KeyProvider } from '../../../core/crypto/envelope.js';
@@ -31,17 +35,7 @@ interface StoredKey {
   plaintext: string;
 }
 
-function envelopeOf(row: ApiKeyRow): StoredEnvelope {
-  return {
-    ciphertext: row.encrypted_key,
-    iv: row.encryption_iv,
-    authTag: row.auth_tag,
-    wrappedDataKey: row.wrapped_data_key,
-    provider: row.key_provider,
-    masterKeyId: row.master_key_id,
-    version: row.encryption_version,
-  };
-}
+const envelopeOf = envelopeFromRow;
 
 async function localProvider(): Promise<KeyProvider> {
   return createLocalKeyProvider({ masterKeyBase64: randomBytes(32).toString('base64') });
