@@ -126,6 +126,10 @@ export function createReconciler(options: {
     async ensure(instanceId) {
       const existing = runtimes.get(instanceId);
       if (existing && (existing.state === 'running' || existing.state === 'starting')) {
+        // A start request for a live instance is also how the API says its row
+        // changed (token rotated, extended): apply the row now, not at the next pass.
+        const current = await findRuntimeSpec(options.pool, instanceId);
+        if (current && shouldRun(current, options.nodeId)) existing.refresh(current);
         const failure = await existing.ready;
         return failure ? { runtime: existing, failure } : { runtime: existing };
       }

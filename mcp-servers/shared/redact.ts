@@ -29,7 +29,16 @@ export function createRedactor(secrets: Iterable<string> = []): Redactor {
   const redactor: Redactor = {
     add(secret) {
       if (secret.length < MIN_SECRET_LENGTH) return;
-      for (const form of [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)])
+      const base64 = Buffer.from(secret, 'utf8').toString('base64');
+      // Upstreams echo credentials in many shapes: JSON-escaped, percent-encoded, base64.
+      for (const form of [
+        secret,
+        JSON.stringify(secret).slice(1, -1),
+        encodeURIComponent(secret),
+        base64,
+        base64.replace(/=+$/, ''),
+        Buffer.from(secret, 'utf8').toString('base64url'),
+      ])
         forms.add(form);
       ordered = [...forms].sort((a, b) => b.length - a.length);
     },

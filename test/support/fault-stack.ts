@@ -10,7 +10,12 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startAgent, type RunningAgent } from '../../agent/agent.js';
 import { createAgentRegistry } from '../../core/agent-registry.js';
-import { AgentConfigSchema, ApiConfigSchema, parseConfig, type ApiConfig } from '../../core/config.js';
+import {
+  AgentConfigSchema,
+  ApiConfigSchema,
+  parseConfig,
+  type ApiConfig,
+} from '../../core/config.js';
 import { createEnvelopeCipher } from '../../core/crypto/envelope.js';
 import { createLocalKeyProvider } from '../../core/crypto/local-provider.js';
 import { createDatabasePool, type DatabasePool } from '../../core/db/pool.js';
@@ -154,6 +159,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       logger,
       clientIp: nodeClientIp,
       instances,
+      agents: registry.forNode,
     });
     const server: ApiServer = await startApiServer(app, { host: '127.0.0.1', port: 0 });
     cleanup.push(() => server.close());

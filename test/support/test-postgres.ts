@@ -1,6 +1,6 @@
 // Starts the test run's PostgreSQL server and its migrated template database.
 import '../../core/polyfills.js';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -30,6 +30,8 @@ async function run(url: string, statements: string[]): Promise<void> {
 
 export async function startTestPostgres(): Promise<TestPostgresHandle> {
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'minimcp-test-pg-'));
+  // As root the server runs as the postgres user, who must traverse this folder.
+  await chmod(workDir, 0o711);
   const server = await startPostgresServer({
     dataDir: path.join(workDir, 'data'),
     ephemeral: true,
@@ -37,6 +39,8 @@ export async function startTestPostgres(): Promise<TestPostgresHandle> {
   });
   const stop = async () => {
     await server.stop();
+    // The data folder may sit outside workDir (the launcher's fallback for unreachable paths).
+    await rm(server.dataDir, { recursive: true, force: true });
     await rm(workDir, { recursive: true, force: true });
   };
   try {

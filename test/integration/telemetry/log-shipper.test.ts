@@ -1,7 +1,7 @@
 // The log shipper against a PostgreSQL server of its own that the test stops
 // and restarts under load: every line lands exactly once, in order of spooling.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -35,6 +35,7 @@ describe('log shipper', () => {
 
   beforeAll(async () => {
     workDir = await mkdtemp(path.join(os.tmpdir(), 'minimcp-shipper-'));
+    await chmod(workDir, 0o711); // the postgres user (when we are root) must traverse it
     port = 0;
     await start();
     const client = new pg.Client({ connectionString: server.url('postgres') });
@@ -61,6 +62,7 @@ describe('log shipper', () => {
     await agent?.end();
     await owner?.end();
     await server?.stop();
+    if (server) await rm(server.dataDir, { recursive: true, force: true });
     await rm(workDir, { recursive: true, force: true });
   });
 
