@@ -227,6 +227,8 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     const close = () => {
       closing ??= (async () => {
         log.info('agent stopping');
+        // Drain first: placement stops choosing this node while it shuts down.
+        await setNodeStatus(pool, node.id, 'draining').catch(() => undefined);
         await unwind();
         log.info('agent stopped');
       })();

@@ -1,6 +1,7 @@
 // The API over real HTTP for tests: the app from createApp, served by the
 // local server on 127.0.0.1:0, against a fresh database (the RLS-bound app
 // role), a local key provider with a random master key, and captured logs.
+import type { InstanceService } from '../../core/instance-service.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { expect } from '@jest/globals';
 import { parseConfig, ApiConfigSchema, type ApiConfig } from '../../core/config.js';
@@ -75,6 +76,8 @@ export interface StartTestApiOptions {
   authRateLimiter?: RateLimiter;
   /** Use this database (and leave it open on close) instead of a fresh one. */
   db?: TestDatabase;
+  /** Serve the instance routes with this service. */
+  instances?: InstanceService;
 }
 
 export async function send(
@@ -137,6 +140,7 @@ export async function startTestApi(options: StartTestApiOptions = {}): Promise<T
     logger,
     clientIp: nodeClientIp,
     ...(options.authRateLimiter ? { authRateLimiter: options.authRateLimiter } : {}),
+    ...(options.instances ? { instances: options.instances } : {}),
   };
   const app = createApp(deps);
   const server = await startApiServer(app, { host: '127.0.0.1', port: 0 });
