@@ -4,11 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { DecryptionError } from '../../../core/errors.js';
-import {
-  ApiKeyRow,
-  findApiKeyById,
-  envelopeFromRow,
-} from '../../../core/db/api-keys.js';
+import { ApiKeyRow, findApiKeyById, envelopeFromRow } from '../../../core/db/api-keys.js';
 import { asUser } from '../../../core/db/user-context.js';
 import { expectInvisibleTo, expectProblem, startTestApi, type TestApi } from '../../support/api.js';
 

@@ -9,11 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { sql } from 'slonik';
-import {
-  ApiKeyRow,
-  upsertApiKey,
-  envelopeFromRow,
-} from '../../../core/db/api-keys.js';
+import { ApiKeyRow, upsertApiKey, envelopeFromRow } from '../../../core/db/api-keys.js';
 import { getTypeByName } from '../../../core/db/mcp-types.js';
 import { asUser } from '../../../core/db/user-context.js';
 import { createEnvelopeCipher, keyHint, type KeyProvider } from '../../../core/crypto/envelope.js';
