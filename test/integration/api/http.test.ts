@@ -128,6 +128,8 @@ describe('GET /v1/openapi.json', () => {
         'POST /v1/types',
         'PATCH /v1/types/{name}',
         'GET /v1/nodes',
+        'POST /v1/nodes/{id}/drain',
+        'POST /v1/nodes/{id}/activate',
       ].sort(),
     );
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
