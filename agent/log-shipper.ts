@@ -191,7 +191,7 @@ export async function createLogShipper(options: LogShipperOptions): Promise<LogS
       timestamp: new Date(),
       level: 'warn',
       source: 'system',
-      message: `${n} log line(s) were dropped: the log spool was full while the database was unreachable`,
+      message: `${n} log line(s) were dropped: the agent could not keep them (log queue or disk spool full)`,
       metadata: { dropped_lines: n },
     }));
     await insertLogs(options.pool, reports);
@@ -256,6 +256,12 @@ export async function createLogShipper(options: LogShipperOptions): Promise<LogS
   return {
     push(entry) {
       if (closed) return false;
+      // A producer that ignores backpressure must not grow memory without
+      // bound: past twice the soft limit, lines are dropped, counted and reported.
+      if (queue.length >= maxQueuedLines * 2) {
+        countDrop([entry]);
+        return false;
+      }
       queue.push(entry.id ? entry : { ...entry, id: randomUUID() });
       if (queue.length >= batchSize) void write();
       return queue.length < maxQueuedLines;

@@ -212,6 +212,31 @@ describe('log shipper', () => {
     expect(shipper.stats().dropped).toBe(1);
   });
 
+  it('drops (and counts) what a producer pushes past twice its queue bound', async () => {
+    const shipper = await createLogShipper({
+      pool: agent,
+      spoolDir: path.join(workDir, 'spool-f'),
+      maxQueuedLines: 5,
+      batchSize: 1000,
+      flushIntervalMs: 60_000,
+    });
+    for (let i = 0; i < 25; i++) {
+      shipper.push({
+        instanceId,
+        timestamp: new Date(),
+        level: 'info',
+        source: 'process',
+        message: `cap-${i}`,
+      });
+    }
+    expect(shipper.stats()).toMatchObject({ queued: 10, dropped: 15 });
+    await shipper.close();
+    expect(await linesOf('cap-')).toEqual({ total: 10, distinct_messages: 10 });
+    const report = await owner.oneFirst(sql.unsafe`
+      SELECT (metadata->>'dropped_lines')::int FROM mcp_logs WHERE message LIKE '%were dropped%' ORDER BY timestamp DESC LIMIT 1`);
+    expect(report).toBe(15);
+  });
+
   it('answers false when its queue is full, and calls back once it drains', async () => {
     const shipper = await createLogShipper({
       pool: agent,
