@@ -173,7 +173,7 @@ export const createReadyBenchmark: Benchmark = {
       `${WARMUP} warm-up creates per type are not counted. github: the key is stored first with \`PUT /v1/keys/github\`; ` +
         'its upstream is a local fake (starting the server must not contact it).',
       "For scale, in the same run: the agent's own spawn → initialize time per instance (its `ready in N ms` log line), " +
-        `and the same server spawned by hand with the SDK's stdio client until tools/list answers (${BARE} times).`,
+        `and the same server spawned by hand with the SDK's stdio client until tools/list answers (${BARE} times, between the creates).`,
     );
     report.tables.push({
       columns: [
@@ -211,10 +211,16 @@ export const createReadyBenchmark: Benchmark = {
       ctx.log(`create-ready: ${type}`);
       for (let i = 0; i < WARMUP; i++) await createOnce(api, user!, type);
       const samples: Sample[] = [];
-      for (let i = 0; i < CREATES; i++) samples.push(await createOnce(api, user!, type));
       const bare: number[] = [];
-      for (let i = 0; i < BARE; i++)
-        bare.push(await bareChildMs(SCRIPTS[type]!, { MINIMCP_API_KEY: `ghp_${'b'.repeat(36)}` }));
+      // Bare spawns interleaved with the creates, so both see the same machine load.
+      const bareEvery = Math.max(1, Math.floor(CREATES / BARE));
+      for (let i = 0; i < CREATES; i++) {
+        samples.push(await createOnce(api, user!, type));
+        if (i % bareEvery === bareEvery - 1 && bare.length < BARE)
+          bare.push(
+            await bareChildMs(SCRIPTS[type]!, { MINIMCP_API_KEY: `ghp_${'b'.repeat(36)}` }),
+          );
+      }
       await sleep(500); // the agent ships its log lines every 250 ms
       const handshakes = await db.owner.anyFirst(sql.type(z.object({ ms: z.number() }))`
         SELECT substring(l.message FROM 'ready in (\\d+) ms')::float8 AS ms

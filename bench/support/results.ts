@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { format, resolveConfig } from 'prettier';
 
 export type Figure = number | string | boolean | null;
 
@@ -152,9 +153,14 @@ export async function writeResults(
     command: 'npm run bench',
     benchmarks: ordered,
   };
-  await writeFile(jsonPath, JSON.stringify(file, null, 2) + '\n');
+  // Written as the repository's formatter would, so `npm run lint` stays green.
+  const options = (await resolveConfig(jsonPath)) ?? {};
+  await writeFile(jsonPath, await format(JSON.stringify(file), { ...options, parser: 'json' }));
   const markdownPath = path.join(dir, 'RESULTS.md');
-  await writeFile(markdownPath, renderMarkdown(file));
+  await writeFile(
+    markdownPath,
+    await format(renderMarkdown(file), { ...options, parser: 'markdown' }),
+  );
   return { json: jsonPath, markdown: markdownPath };
 }
 
