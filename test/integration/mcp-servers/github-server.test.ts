@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/gl
 import { startFakeUpstream, type FakeUpstream } from '../../support/fake-upstream.js';
 import { startMcpChild, textOf, type McpChild } from './mcp-child.js';
 
-const TOKEN = 'ghp_TestToken0123456789abcdefghijklmnopq';
+const TOKEN = 'ghp_TestToken_0123456789abcdefghijklmnop';
 
 const user = (login: string) => ({
   login,

@@ -14,7 +14,7 @@ import {
 import { createLocalKeyProvider } from '../../../core/crypto/local-provider.js';
 import { DecryptionError, KeyProviderUnavailableError } from '../../../core/errors.js';
 
-const SECRET = 'ghp_abcdefghijklmnopqrstuvwxyz0123456789';
+const SECRET = 'ghp_abcdefghijklmnopqrstuvwxyz_0123456789';
 const alice: EncryptionContext = {
   userId: '11111111-1111-4111-8111-111111111111',
   mcpType: 'github',
