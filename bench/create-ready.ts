@@ -23,6 +23,8 @@ import { fmt, round, summarize } from './support/stats.js';
 const CREATES = Number(process.env.BENCH_CREATES ?? 50);
 const WARMUP = 2;
 const BARE = 10;
+/** Matches github's key pattern (40 hex digits, a classic token's form); never sent anywhere real. */
+const FAKE_GITHUB_KEY = '0123456789abcdef'.repeat(3).slice(0, 40);
 const SCRIPTS: Record<string, string> = {
   demo: 'mcp-servers/demo-mcp-server.js',
   github: 'mcp-servers/github-mcp-server.js',
@@ -201,7 +203,7 @@ export const createReadyBenchmark: Benchmark = {
     const stored = await fetch(`${api.url}/v1/keys/github`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${user!.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ key: `ghp_${'b'.repeat(36)}` }),
+      body: JSON.stringify({ key: FAKE_GITHUB_KEY }),
     });
     if (stored.status !== 200)
       throw new Error(`PUT /v1/keys/github answered ${stored.status}: ${await stored.text()}`);
@@ -217,9 +219,7 @@ export const createReadyBenchmark: Benchmark = {
       for (let i = 0; i < CREATES; i++) {
         samples.push(await createOnce(api, user!, type));
         if (i % bareEvery === bareEvery - 1 && bare.length < BARE)
-          bare.push(
-            await bareChildMs(SCRIPTS[type]!, { MINIMCP_API_KEY: `ghp_${'b'.repeat(36)}` }),
-          );
+          bare.push(await bareChildMs(SCRIPTS[type]!, { MINIMCP_API_KEY: FAKE_GITHUB_KEY }));
       }
       await sleep(500); // the agent ships its log lines every 250 ms
       const handshakes = await db.owner.anyFirst(sql.type(z.object({ ms: z.number() }))`
