@@ -68,13 +68,16 @@ describe('misbehaving children', () => {
     harness = await startAgentHarness({
       databaseUrl: db.agentUrl,
       env: {
-        MINIMCP_HANDSHAKE_TIMEOUT_MS: '1500',
+        // Long enough for a healthy child on a loaded CI machine (several test
+        // files start children at once), short enough for the hang test.
+        MINIMCP_HANDSHAKE_TIMEOUT_MS: '6000',
         MINIMCP_MAX_RESTARTS: '2',
         MINIMCP_STOP_GRACE_MS: '500',
       },
     });
     neighbour = await createInstanceRow(db.owner, { userId });
-    await harness.client.startInstance({ instanceId: neighbour.id });
+    const started = await harness.client.startInstance({ instanceId: neighbour.id });
+    expect(started.instance).toMatchObject({ status: 'running' });
     neighbourClient = new Client({ name: 'neighbour', version: '1.0.0' });
     await neighbourClient.connect(
       new StreamableHTTPClientTransport(new URL(neighbour.url), {
