@@ -1,4 +1,4 @@
-// The database is the source of truth: kill the agent with SIGKILL while 20
+// The database is the source of truth: kill the agent with SIGKILL while 50
 // instances run; no child outlives it for long, and a new agent brings every
 // instance back on the same port with the same token, an event for each,
 // no port leaked — plus a row created while the agent was down.
@@ -20,7 +20,7 @@ import { makeUser } from '../../support/fixtures.js';
 import { createInstanceRow, type TestInstance } from '../../support/instances.js';
 import { processGone, waitFor } from '../../support/wait.js';
 
-const INSTANCES = Number(process.env.MINIMCP_RESTART_TEST_INSTANCES ?? 20);
+const INSTANCES = Number(process.env.MINIMCP_RESTART_TEST_INSTANCES ?? 50);
 
 const RuntimeRow = z.object({
   id: z.string(),
