@@ -9,6 +9,7 @@ import {
   type RuntimeSpecRow,
 } from '../core/db/instances.js';
 import type { Logger } from '../core/logger.js';
+import { mapLimit } from '../core/map-limit.js';
 import {
   createInstanceRuntime,
   type InstanceRuntime,
@@ -88,11 +89,10 @@ export function createReconciler(options: {
       if (!runtime || runtime.state === 'stopped') toStart.push(spec);
       else runtime.refresh(spec);
     }
-    const limit = Math.max(1, options.startConcurrency ?? 8);
-    for (let i = 0; i < toStart.length; i += limit) {
-      if (closed) return;
-      await Promise.all(toStart.slice(i, i + limit).map((spec) => launch(spec).ready));
-    }
+    await mapLimit(toStart, options.startConcurrency ?? 8, async (spec) => {
+      if (!closed) await launch(spec).ready;
+    });
+    if (closed) return;
     for (const runtime of [...runtimes.values()]) {
       if (desiredIds.has(runtime.id) || runtime.state === 'stopping') continue;
       if (runtime.state === 'failed') {

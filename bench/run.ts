@@ -4,6 +4,7 @@
 import '../core/polyfills.js';
 import os from 'node:os';
 import path from 'node:path';
+import { agentRestartBenchmark } from './agent-restart.js';
 import { createReadyBenchmark } from './create-ready.js';
 import { apiBenchmark } from './api.js';
 import { densityBenchmark } from './density.js';
@@ -27,6 +28,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   logIngestBenchmark,
   portContentionBenchmark,
   apiBenchmark,
+  agentRestartBenchmark,
 ];
 
 function select(args: readonly string[]): Benchmark[] {

@@ -124,10 +124,22 @@ export interface AgentProcess {
   readonly portRange: { start: number; end: number };
   readonly grpc: AgentClient;
   readonly masterKeyBase64: string;
+  /** What a second agent needs to come back as this node (see StartAgentOptions.identity). */
+  readonly identity: AgentIdentity;
   /** The agent's last output (warnings and errors), for failure messages. */
   output(): string;
+  /** SIGKILL, as a crash: no drain, no cleanup; resolves once the process is gone. */
+  kill(): Promise<void>;
   /** SIGTERM, then SIGKILL after `timeoutMs`; leftover children are killed too. */
   stop(timeoutMs?: number): Promise<{ cleanExit: boolean; stopMs: number }>;
+}
+
+/** A node's name, state folder, ports and key: the same identity is the same node. */
+export interface AgentIdentity {
+  nodeName: string;
+  dataDir: string;
+  portRange: { start: number; end: number };
+  grpcPort: number;
 }
 
 export interface StartAgentOptions {
@@ -137,6 +149,8 @@ export interface StartAgentOptions {
   /** Extra agent settings (MINIMCP_*), as environment variables. */
   env?: Record<string, string>;
   masterKeyBase64?: string;
+  /** Come back as a node that ran before (after kill()), instead of a new one. */
+  identity?: AgentIdentity;
 }
 
 /** Starts `node dist/agent/main.js` and resolves once its gRPC server answers Health. */
@@ -145,10 +159,13 @@ export async function startAgentProcess(
   options: StartAgentOptions,
 ): Promise<AgentProcess> {
   const tls = await ctx.tls();
-  const dataDir = await ctx.scratchDir('agent');
-  const nodeName = `bench-${randomBytes(3).toString('hex')}`;
-  const portRange = await findFreePortRange(options.portCount);
-  const grpcPort = await findFreePort();
+  const identity: AgentIdentity = options.identity ?? {
+    nodeName: `bench-${randomBytes(3).toString('hex')}`,
+    dataDir: await ctx.scratchDir('agent'),
+    portRange: await findFreePortRange(options.portCount),
+    grpcPort: await findFreePort(),
+  };
+  const { nodeName, dataDir, portRange, grpcPort } = identity;
   const masterKeyBase64 = options.masterKeyBase64 ?? randomBytes(32).toString('base64');
   const child = spawn(
     process.execPath,
@@ -231,7 +248,13 @@ export async function startAgentProcess(
           portRange,
           grpc,
           masterKeyBase64,
+          identity,
           output: () => output,
+          async kill() {
+            grpc.close();
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+            await exited;
+          },
           stop,
         };
       }
@@ -243,23 +266,6 @@ export async function startAgentProcess(
   }
 }
 
-/** Runs `task` over `items` with at most `limit` at once; results in input order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const index = next++;
-        results[index] = await task(items[index]!, index);
-      }
-    }),
-  );
-  return results;
-}
+export { mapLimit } from '../../core/map-limit.js';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
