@@ -4,10 +4,10 @@
 // bearer token, and bridging client sessions to the child through the session
 // multiplexer. It owns the port, its connections and its streams.
 // @see https://modelcontextprotocol.io/specification/2025-06-18/basic/transports#streamable-http
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import { PortInUseError } from '../core/errors.js';
-import { digestsEqual, hashToken } from '../core/tokens.js';
 import { createLegacySse, LEGACY_MESSAGES_PATH, LEGACY_SSE_PATH } from './legacy-sse.js';
 import {
   createSessionMultiplexer,
@@ -129,13 +129,20 @@ const CORS_EXPOSE_HEADERS = 'mcp-session-id, mcp-protocol-version, www-authentic
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const host = options.host ?? DEFAULTS.host;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULTS.maxBodyBytes;
-  let tokenHash = options.tokenHash;
+  /** The token's SHA-256 as bytes: what a presented token's digest is compared with. */
+  let tokenDigest = Buffer.from(options.tokenHash, 'hex');
   const onAccess = options.onAccess;
   const allowedOrigins =
     options.allowedOrigins === undefined
       ? undefined
       : new Set(options.allowedOrigins.map((origin) => origin.toLowerCase()));
   const allowedHosts = hostAllowList(host, options.allowedHosts);
+  // The Host and Origin answers depend only on the header and the fixed
+  // options, and a client sends the same ones on every request: the last
+  // allowed value of each skips the parse. (Not the token: it is a secret,
+  // checked by digest on every request.)
+  let lastAllowedHost: string | undefined;
+  let lastAllowedOrigin: string | undefined;
   const maxSessions = options.maxSessions ?? DEFAULTS.maxSessions;
   const mux = createSessionMultiplexer({ upstream: options.upstream, maxSessions });
   const counters: GatewayCounters = {
@@ -408,11 +415,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   function isAllowedHost(header: string | undefined): boolean {
+    if (header !== undefined && header === lastAllowedHost) return true;
     const match = header === undefined ? null : HOST_HEADER.exec(header);
-    return match !== null && allowedHosts!.has(match[1]!.toLowerCase());
+    if (match === null || !allowedHosts!.has(match[1]!.toLowerCase())) return false;
+    lastAllowedHost = header;
+    return true;
   }
 
   function isAllowedOrigin(origin: string): boolean {
+    if (origin === lastAllowedOrigin) return true;
+    if (!checkOrigin(origin)) return false;
+    lastAllowedOrigin = origin;
+    return true;
+  }
+
+  function checkOrigin(origin: string): boolean {
     if (allowedOrigins !== undefined) return allowedOrigins.has(origin.toLowerCase());
     try {
       const url = new URL(origin);
@@ -432,8 +449,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         message: 'missing bearer token: send Authorization: Bearer <access_token>',
         challenge: 'Bearer realm="minimcp"',
       };
-    // Compare digests, not tokens: constant time, and no plaintext kept.
-    if (!digestsEqual(hashToken(header.slice(7).trim()), tokenHash))
+    // Compare digests, not tokens: constant time, and no plaintext kept. The
+    // same SHA-256 as core/tokens.ts's hashToken, compared as raw bytes.
+    const presented = createHash('sha256').update(header.slice(7).trim(), 'utf8').digest();
+    if (presented.length !== tokenDigest.length || !timingSafeEqual(presented, tokenDigest))
       return {
         message: 'invalid access token',
         challenge: 'Bearer realm="minimcp", error="invalid_token"',
@@ -482,7 +501,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   function readJsonBody(exchange: Exchange, onBody: (body: Buffer | undefined) => void): void {
     const { req } = exchange;
     const contentType = req.headers['content-type'];
-    if (contentType === undefined || !/^application\/json\s*(;|$)/i.test(contentType)) {
+    if (
+      contentType !== 'application/json' &&
+      (contentType === undefined || !/^application\/json\s*(;|$)/i.test(contentType))
+    ) {
       req.resume();
       exchange.reject(415, 'Unsupported Media Type: Content-Type must be application/json');
       return;
@@ -714,7 +736,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
     counters: () => ({ ...counters, sessions: mux.sessionCount, inFlight: mux.inFlight }),
     setTokenHash(hash) {
-      tokenHash = hash;
+      tokenDigest = Buffer.from(hash, 'hex');
     },
     close() {
       closePromise ??= new Promise<void>((resolve) => {

@@ -4,7 +4,6 @@
 // answers, cancellations, progress and server-to-client requests back. It
 // knows nothing of HTTP: clients are reached through `ClientChannel`s.
 import { randomUUID } from 'node:crypto';
-import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import {
   answerUnrouted,
   isRequest,
@@ -107,6 +106,19 @@ const REQUIRED_CAPABILITY: Record<string, string> = {
   'roots/list': 'roots',
 };
 
+/**
+ * The MCP revisions a client may ask for: the SDK's SUPPORTED_PROTOCOL_VERSIONS
+ * (a unit test keeps the two equal). Copied rather than imported: the SDK's
+ * types.js builds every zod schema of the protocol on import, ~7 MB of the
+ * agent's resident memory for one list of strings.
+ */
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly string[] = [
+  '2025-11-25',
+  '2025-06-18',
+  '2025-03-26',
+  '2024-11-05',
+  '2024-10-07',
+];
 const SUPPORTED_VERSIONS = new Set<string>(SUPPORTED_PROTOCOL_VERSIONS);
 
 export function isSupportedProtocolVersion(version: string): boolean {

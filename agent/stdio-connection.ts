@@ -243,6 +243,11 @@ export function createStdioConnection(options: StdioConnectionOptions): StdioCon
   const internal = new Map<number, InternalPending>();
   let lastId = 0;
   let closed = false;
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    input.uncork();
+  };
 
   const connection: StdioConnection = {
     onmessage: undefined,
@@ -253,6 +258,15 @@ export function createStdioConnection(options: StdioConnectionOptions): StdioCon
     send(message) {
       if (closed || input.destroyed || !input.writable) return false;
       if (input.writableLength > maxPendingWriteBytes) return false;
+      // What is sent in one turn of the event loop (requests of several
+      // clients read in one poll) leaves in one write: one syscall and one
+      // wake-up of the child instead of one per message. Corked data still
+      // counts in writableLength, and end() flushes it first.
+      if (!corked) {
+        corked = true;
+        input.cork();
+        setImmediate(uncork);
+      }
       input.write(JSON.stringify(message) + '\n');
       return true;
     },

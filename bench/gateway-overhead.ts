@@ -86,7 +86,7 @@ export const gatewayBenchmark: Benchmark = {
         '`Authorization: Bearer <token>` and `Origin: http://localhost` (both checked).',
       'supergateway 4.0.0: `--outputTransport streamableHttp --stateful --logLevel none` (its quietest).',
       `Concurrency 8 = one client (one MCP session) with 8 calls in flight, so each gateway bridges one child. ` +
-        `${ROUNDS} interleaved rounds of ${SEGMENT_MS} ms per path and concurrency, after ${WARMUP_CALLS} warm-up calls; ` +
+        `${ROUNDS} interleaved rounds of ${SEGMENT_MS} ms per path and concurrency (the two gateways alternate which goes first), after ${WARMUP_CALLS} warm-up calls; ` +
         'the targets compare the two gateways round by round (median of the per-round ratios).',
       'CPU per call, from /proc over each segment: the client (the benchmark process), the gateway process (agent / ' +
         'supergateway) and the server process behind it. CPU ceiling = cores ÷ their sum: the calls/s this path could reach ' +
@@ -156,7 +156,10 @@ export const gatewayBenchmark: Benchmark = {
       list.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
     for (let pass = 1; pass <= ROUNDS; pass++) {
       ctx.log(`gateway: round ${pass}/${ROUNDS}`);
-      for (const way of ways)
+      // The two gateways take turns going first, so neither always runs right
+      // after the direct path or in the same slot of a periodic disturbance.
+      const order: Way[] = pass % 2 === 1 ? ways : ['direct', 'supergateway', 'minimcp'];
+      for (const way of order)
         for (const concurrency of CONCURRENCIES) {
           const key = `${way}/${concurrency}`;
           const before = {

@@ -6,7 +6,7 @@ import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/
 import { isIP } from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { generate } from 'selfsigned';
+import type { generate as generateWithSelfsigned } from 'selfsigned';
 
 /** A PEM certificate and its PEM (PKCS#8) private key. */
 export interface CertificateAndKey {
@@ -49,6 +49,19 @@ const DAY_MS = 24 * 3600 * 1000;
 
 // EC P-256 keys: fast to generate (tens of ms for a whole set) and what TLS 1.3 prefers.
 const KEY_OPTIONS = { keyType: 'ec', curve: 'P-256', algorithm: 'sha256' } as const;
+
+/**
+ * selfsigned (and the ASN.1/X.509 libraries behind it) is loaded on first use:
+ * only the local stack generates certificates, and loaded eagerly it added
+ * ~17 MB to every agent's resident memory, including agents that only read
+ * certificates issued by the deployment.
+ */
+async function generate(
+  ...args: Parameters<typeof generateWithSelfsigned>
+): ReturnType<typeof generateWithSelfsigned> {
+  const selfsigned = await import('selfsigned');
+  return selfsigned.generate(...args);
+}
 
 function validity(days: number): { notBeforeDate: Date; notAfterDate: Date } {
   const now = Date.now();

@@ -2,9 +2,11 @@
 // child connection: ids, progress tokens, cancellations, server requests,
 // notifications, subscriptions, and the child going away.
 import { describe, expect, it } from '@jest/globals';
+import { SUPPORTED_PROTOCOL_VERSIONS as SDK_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import {
   createSessionMultiplexer,
   negotiateProtocolVersion,
+  SUPPORTED_PROTOCOL_VERSIONS,
   type ClientChannel,
   type ClientSession,
   type ReplyChannel,
@@ -144,6 +146,10 @@ describe('initialize', () => {
     expect(negotiateProtocolVersion('2025-03-26', '2025-06-18')).toBe('2025-03-26');
     expect(negotiateProtocolVersion('1999-01-01', '2025-06-18')).toBe('2025-06-18');
     expect(negotiateProtocolVersion(undefined, '2025-06-18')).toBe('2025-06-18');
+  });
+
+  it('knows the same protocol revisions as the SDK it was copied from', () => {
+    expect([...SUPPORTED_PROTOCOL_VERSIONS].sort()).toEqual([...SDK_PROTOCOL_VERSIONS].sort());
   });
 
   it('is refused while the child is not running', () => {

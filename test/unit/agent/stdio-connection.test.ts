@@ -1,5 +1,5 @@
 // Newline-delimited JSON-RPC framing over a child's pipes, with in-memory streams.
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from '@jest/globals';
 import {
   createLineSplitter,
@@ -134,6 +134,32 @@ describe('createStdioConnection', () => {
 
     expect(stray).toEqual(['Server listening...', '{broken json', '{"not":"rpc"}']);
     expect(received).toHaveLength(1);
+  });
+
+  it('writes what is sent in one turn of the event loop at once, in order', async () => {
+    const writes: string[][] = [];
+    const input = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        writes.push([chunk.toString()]);
+        callback();
+      },
+      writev(chunks, callback) {
+        writes.push(chunks.map(({ chunk }) => String(chunk)));
+        callback();
+      },
+    });
+    const connection = createStdioConnection({ input, output: new PassThrough() });
+
+    for (const method of ['a', 'b', 'c']) connection.send({ jsonrpc: '2.0', method });
+    expect(writes).toEqual([]);
+    await tick();
+    connection.send({ jsonrpc: '2.0', method: 'd' });
+    await tick();
+
+    expect(writes).toEqual([
+      ['a', 'b', 'c'].map((method) => `{"jsonrpc":"2.0","method":"${method}"}\n`),
+      ['{"jsonrpc":"2.0","method":"d"}\n'],
+    ]);
   });
 
   it('fails pending requests on close and refuses to send afterwards', async () => {
