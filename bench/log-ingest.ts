@@ -1,6 +1,8 @@
 // Log ingest: 100 children write stderr lines as fast as their pipes take them
 // for a bounded time; how many lines per second land in mcp_logs, how late,
 // and how many the agent dropped (per-child rate limit, queue bound) and said so.
+// The agent stops reading a child while its log queue is full, so a flood is
+// slowed down to what the database takes rather than dropped.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'slonik';
@@ -30,9 +32,13 @@ export const logIngestBenchmark: Benchmark = {
       `${CHILDREN} instances of a fixture MCP server (\`bench/fixtures/stderr-flood-server.ts\`: answers initialize, ` +
         `then writes ~100-byte lines to stderr, 200 per write, as fast as the pipe takes them) on one agent process, ` +
         `all released at once for ${FLOOD_MS / 1000} s.`,
-      'Each line carries its write time; lag = `mcp_logs.created_at` (the start of the INSERT that stored it) − write time.',
-      'Sustained rate = flood lines whose INSERT started within the flood window ÷ its length. The agent keeps at most ' +
-        '5,000 lines/s per child (burst 10,000) and records how many it dropped beyond that.',
+      'Each line carries its write time; lag = `mcp_logs.created_at` (the start of the INSERT that stored it) − write time. ' +
+        'It includes the time a line waits in its child (blocked on a full pipe) while the agent holds that child back.',
+      "Backpressure: while the agent's log queue is full it stops reading the children's stderr, so they block on " +
+        'their writes and write only as fast as the database stores; the queue bound then drops nothing. ' +
+        'Lines written = lines the children could write; sustained rate = flood lines whose INSERT started within the ' +
+        'flood window ÷ its length, i.e. the rate at which lines landed during the flood.',
+      'The agent keeps at most 5,000 lines/s per child (burst 10,000) and records how many it dropped beyond that.',
     );
     const db = await ctx.database();
     await registerCommandType(db.owner, 'flood', process.execPath, [FIXTURE]);
@@ -65,8 +71,14 @@ export const logIngestBenchmark: Benchmark = {
     await sleep(1_000);
 
     ctx.log(`log-ingest: flooding for ${FLOOD_MS / 1000} s`);
+    // The database's side of the work: the backends serving this database (the
+    // agent's pool has opened its connections by now, during the 100 starts).
+    const backends = await db.owner.any(sql.type(z.object({ pid: z.number() }))`
+      SELECT pid FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid()`);
     const goAt = Date.now();
     const cpu = startCpuWindow([agent.pid]);
+    const databaseCpu = startCpuWindow(backends.map((b) => b.pid));
     await writeFile(goFile, '');
     let peakRss = 0;
     let stoppedEarly = false;
@@ -80,6 +92,7 @@ export const logIngestBenchmark: Benchmark = {
       }
     }
     const floodCpu = cpu.end();
+    const floodDatabaseCpu = databaseCpu.end();
 
     ctx.log('log-ingest: waiting for the agent to drain');
     const drainCpu = startCpuWindow([agent.pid]);
@@ -191,6 +204,10 @@ export const logIngestBenchmark: Benchmark = {
         ],
         ['agent CPU during the flood (100 = one core)', `${fmt(floodCpu.percent, 0)} %`],
         [
+          `PostgreSQL CPU during the flood (its ${backends.length} backends for this database)`,
+          `${fmt(floodDatabaseCpu.percent, 0)} %`,
+        ],
+        [
           'agent peak RSS',
           `${fmt(peakRss / MB, 0)} MB${stoppedEarly ? ' (flood stopped early: over the limit)' : ''}`,
         ],
@@ -216,6 +233,7 @@ export const logIngestBenchmark: Benchmark = {
       lag_p99_ms: stats.lag_p99 === null ? null : round(stats.lag_p99, 1),
       lag_max_ms: stats.lag_max === null ? null : round(stats.lag_max, 1),
       agent_cpu_percent_flood: round(floodCpu.percent, 1),
+      postgres_cpu_percent_flood: round(floodDatabaseCpu.percent, 1),
       agent_peak_rss_mb: round(peakRss / MB, 0),
       drain_seconds: round(drainSeconds, 1),
       drained,

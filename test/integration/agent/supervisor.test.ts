@@ -52,7 +52,7 @@ async function supervise(
     env: { MINIMCP_API_KEY: API_KEY },
     secrets: [API_KEY],
     onEvent: (event) => events.push(event),
-    onLog: (line) => logs.push(line),
+    onLog: (line) => void logs.push(line),
     ...options,
   });
   running.push(supervisor);

@@ -1,17 +1,23 @@
 // The log shipper against a PostgreSQL server of its own that the test stops
-// and restarts under load: every line lands exactly once, in order of spooling.
+// and restarts under load: every line lands exactly once, in order of spooling;
+// and a child flooding stderr through the supervisor is slowed, never dropped.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { createLogShipper } from '../../../agent/log-shipper.js';
+import { createSupervisor } from '../../../agent/supervisor.js';
 import { migrate } from '../../../core/db/migrate.js';
 import { createDatabasePool, type DatabasePool } from '../../../core/db/pool.js';
 import { startPostgresServer, type PostgresServer } from '../../../infra/local/postgres-server.js';
 import { makeInstance, makeUser } from '../../support/fixtures.js';
+import { waitFor } from '../../support/wait.js';
+
+const FIXTURES = fileURLToPath(new URL('../../fixtures/children/', import.meta.url));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -260,5 +266,63 @@ describe('log shipper', () => {
     await drained;
     await shipper.close();
     expect(await linesOf('bp-')).toEqual({ total: 10, distinct_messages: 10 });
+  });
+
+  it('pauses a flooding child while its queue is full: every line lands once, in order, none dropped', async () => {
+    // A queue far smaller than the flood: the child must be held back, not dropped.
+    const lines = 20_000;
+    const shipper = await createLogShipper({
+      pool: agent,
+      spoolDir: path.join(workDir, 'spool-g'),
+      maxQueuedLines: 500,
+      batchSize: 200,
+      flushIntervalMs: 20,
+    });
+    let peakQueued = 0;
+    const supervisor = createSupervisor({
+      command: process.execPath,
+      args: [path.join(FIXTURES, 'numbered-flood.mjs')],
+      env: { FLOOD_LINES: String(lines) },
+      cwd: path.join(workDir, 'flood-child'),
+      logLinesPerSecond: 1_000_000,
+      logBurst: 1_000_000,
+      onLog: (line) => {
+        const room = shipper.push({
+          instanceId,
+          timestamp: new Date(line.at),
+          level: 'info',
+          source: line.stream === 'system' ? 'system' : 'process',
+          message: line.text,
+        });
+        peakQueued = Math.max(peakQueued, shipper.stats().queued);
+        return room;
+      },
+      whenLogRoom: (resume) => shipper.onDrain(resume),
+    });
+    try {
+      await supervisor.start();
+      await waitFor(
+        'every flood line shipped',
+        async () => ((await linesOf('numbered ')).total === lines ? true : undefined),
+        60_000,
+      );
+    } finally {
+      await supervisor.stop();
+      await shipper.close();
+    }
+
+    expect(await linesOf('numbered ')).toEqual({ total: lines, distinct_messages: lines });
+    expect(supervisor.droppedLogLines).toBe(0);
+    expect(shipper.stats()).toMatchObject({ dropped: 0, queued: 0 });
+    // Reading stopped at the bound (plus at most a slice of a chunk), far below the flood.
+    expect(peakQueued).toBeLessThan(2 * 500);
+    // Stored in the order written: timestamp, then the shipper's ordered ids.
+    const outOfOrder = await owner.oneFirst(sql.type(z.object({ n: z.number() }))`
+      SELECT count(*)::int AS n FROM (
+        SELECT split_part(message, ' ', 2)::int AS k,
+               lag(split_part(message, ' ', 2)::int) OVER (ORDER BY timestamp, id) AS previous
+        FROM mcp_logs WHERE message LIKE 'numbered %') ordered
+      WHERE k <> previous + 1`);
+    expect(outOfOrder).toBe(0);
   });
 });
