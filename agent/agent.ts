@@ -10,6 +10,7 @@ import { sql } from 'slonik';
 import { createEnvelopeCipher } from '../core/crypto/envelope.js';
 import { createKeyProviderFromEnv } from '../core/crypto/provider-from-env.js';
 import type { AgentConfig } from '../core/config.js';
+import { listTypes } from '../core/db/mcp-types.js';
 import { countPorts } from '../core/db/ports.js';
 import { createDatabasePool, type DatabasePool } from '../core/db/pool.js';
 import { registerNode, setNodeStatus, type NodeRow } from '../core/db/nodes.js';
@@ -20,8 +21,9 @@ import { startHeartbeat } from './heartbeat.js';
 import { createLogShipper } from './log-shipper.js';
 import { acquireNodeLease } from './node-lease.js';
 import { createReconciler, type Reconciler } from './reconciler.js';
-import { createChildRegistry, killOrphans } from './supervisor.js';
+import { createChildRegistry, killOrphans, type ChildRegistry } from './supervisor.js';
 import { startUsageSampler } from './usage.js';
+import { createWarmPool, type WarmPool, type WarmPoolEntry } from './warm-pool.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -53,11 +55,51 @@ async function agentTlsMaterial(config: AgentConfig, dataDir: string): Promise<T
   return (await ensureLocalCertificates(config.MINIMCP_TLS_DIR ?? path.join(dataDir, 'tls'))).agent;
 }
 
+/**
+ * The warm pool of the configured types that run a built-in script (a type's
+ * own command never is pooled); undefined when no type is configured.
+ */
+async function startWarmPool(
+  pool: DatabasePool,
+  sizes: Readonly<Record<string, number>>,
+  options: { serversRoot: string; cwd: string; registry: ChildRegistry; logger: Logger },
+): Promise<WarmPool | undefined> {
+  if (Object.values(sizes).every((size) => size === 0)) return undefined;
+  const types = new Map((await listTypes(pool)).map((type) => [type.name, type]));
+  const entries: WarmPoolEntry[] = [];
+  for (const [name, size] of Object.entries(sizes)) {
+    const type = types.get(name);
+    if (size === 0) continue;
+    if (!type?.server_script || type.command || Object.keys(type.env_mapping).length > 0) {
+      options.logger.warn(
+        { type: name },
+        'MINIMCP_WARM_POOL names a type that is not an active built-in script type; not pooled',
+      );
+      continue;
+    }
+    entries.push({
+      type: name,
+      command: process.execPath,
+      args: [path.resolve(options.serversRoot, type.server_script), ...type.args],
+      size,
+    });
+  }
+  if (entries.length === 0) return undefined;
+  return createWarmPool({
+    entries,
+    cwd: options.cwd,
+    registry: options.registry,
+    onDiagnostic: (message, context) => options.logger.warn(context, message),
+  });
+}
+
 export interface RunningAgent {
   readonly node: NodeRow;
   readonly grpcAddress: string;
   readonly reconciler: Reconciler;
   readonly pool: DatabasePool;
+  /** Pre-spawned children of built-in types; undefined when MINIMCP_WARM_POOL pools none. */
+  readonly warmPool: WarmPool | undefined;
   /** Resolves when the agent stopped on its own (its node lease was lost). */
   readonly lost: Promise<void>;
   close(): Promise<void>;
@@ -133,6 +175,17 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     });
     cleanup.push(() => shipper.close());
 
+    const registry = createChildRegistry(stateDir);
+    const serversRoot = options.serversRoot ?? DEFAULT_SERVERS_ROOT;
+    const warmPool = await startWarmPool(pool, config.MINIMCP_WARM_POOL, {
+      serversRoot,
+      cwd: path.join(stateDir, 'warm-pool'),
+      registry,
+      logger: log,
+    });
+    // Pushed before the reconciler's: unwound after it, once no instance can take a child.
+    cleanup.push(() => warmPool?.close());
+
     const reconciler = createReconciler({
       pool,
       nodeId: node.id,
@@ -143,8 +196,9 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         pool,
         cipher,
         shipper,
-        registry: createChildRegistry(stateDir),
-        serversRoot: options.serversRoot ?? DEFAULT_SERVERS_ROOT,
+        registry,
+        ...(warmPool ? { warmPool } : {}),
+        serversRoot,
         workRoot: path.join(stateDir, 'instances'),
         bindHost: config.MINIMCP_BIND_HOST,
         publicHost: config.MINIMCP_PUBLIC_HOST,
@@ -200,6 +254,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       stats: () => ({
         ...usage.nodeTotals(),
         log_shipper: { ...shipper.stats() },
+        ...(warmPool ? { warm_pool: { ...warmPool.stats() } } : {}),
         ports_free: portsFree,
       }),
       onError: (error) => log.warn({ err: String(error) }, 'heartbeat not written'),
@@ -239,7 +294,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       await close();
     });
     node = { ...node };
-    return { node, grpcAddress: grpcAdvertise, reconciler, pool, lost, close };
+    return { node, grpcAddress: grpcAdvertise, reconciler, pool, warmPool, lost, close };
   } catch (error) {
     await unwind();
     throw error;

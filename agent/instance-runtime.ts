@@ -18,6 +18,7 @@ import type { EventType, InstanceStatus, JsonObject, LogLevel, LogSource } from 
 import { isMiniMcpError, KeyMissingError } from '../core/errors.js';
 import { createGateway, type AccessRecord, type Gateway } from './gateway.js';
 import type { LogShipper } from './log-shipper.js';
+import type { WarmPool } from './warm-pool.js';
 import { parseLogLevel } from './log-levels.js';
 import {
   createSupervisor,
@@ -44,6 +45,8 @@ export interface RuntimeDeps {
   cipher: EnvelopeCipher;
   shipper: LogShipper;
   registry: ChildRegistry;
+  /** Pre-spawned children of built-in types; unset or empty: every start spawns. */
+  warmPool?: WarmPool;
   /** Folder the built-in `server_script` paths are relative to (dist/). */
   serversRoot: string;
   /** Each instance's working directory is created under it. */
@@ -125,7 +128,10 @@ function secretsOf(key: string | undefined): string[] {
 function describeEvent(event: SupervisorEvent): { level: LogLevel; message: string } | undefined {
   switch (event.type) {
     case 'spawned':
-      return { level: 'info', message: `spawned pid ${event.pid} (attempt ${event.attempt})` };
+      return {
+        level: 'info',
+        message: `spawned pid ${event.pid} (attempt ${event.attempt}${event.warm ? ', from the warm pool' : ''})`,
+      };
     case 'ready':
       return {
         level: 'info',
@@ -172,12 +178,13 @@ export function createInstanceRuntime(
     message: string,
     metadata?: JsonObject,
     at = new Date(),
-  ) => {
+  ): boolean => {
     const line = { at, level, source, message };
     recent.push(line);
     if (recent.length > RECENT_LOG_LINES) recent.shift();
     for (const listener of logListeners) listener(line);
-    deps.shipper.push({
+    // false: the shipper's queue is full (the child's output is paused on it).
+    return deps.shipper.push({
       instanceId: id,
       timestamp: at,
       level,
@@ -349,6 +356,11 @@ export function createInstanceRuntime(
         handshakeTimeoutMs: deps.handshakeTimeoutMs,
         stopGraceMs: deps.stopGraceMs,
         maxRestarts: deps.maxRestarts,
+        // Only a built-in script whose environment is ours alone: a type's own
+        // command, or its env_mapping, needs a spawn with that environment.
+        ...(deps.warmPool && !spec.command && Object.keys(spec.env_mapping).length === 0
+          ? { takeWarmChild: () => deps.warmPool?.take(spec.type_name, command, args) }
+          : {}),
         onLog: (line) =>
           emit(
             line.stream === 'system' ? 'warn' : parseLogLevel(line.text),
@@ -357,6 +369,8 @@ export function createInstanceRuntime(
             undefined,
             new Date(line.at),
           ),
+        // Backpressure: a child whose lines the shipper cannot take yet is not read.
+        whenLogRoom: (resume) => deps.shipper.onDrain(resume),
         onEvent: onSupervisorEvent,
       });
       key = undefined;

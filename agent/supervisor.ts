@@ -13,6 +13,7 @@ import {
   answerUnrouted,
   createLineSplitter,
   createStdioConnection,
+  type LineSplitter,
   RpcErrorCode,
   RpcRequestError,
   type StdioConnection,
@@ -50,7 +51,8 @@ export interface ChildExit {
 }
 
 export type SupervisorEvent =
-  | { type: 'spawned'; pid: number; attempt: number }
+  /** `warm`: a pre-spawned child was taken from the warm pool instead. */
+  | { type: 'spawned'; pid: number; attempt: number; warm: boolean }
   | {
       type: 'ready';
       pid: number;
@@ -99,7 +101,21 @@ export interface SupervisorOptions {
   /** Declared to the child in `initialize`; the gateway routes such requests to clients. */
   clientCapabilities?: Record<string, unknown>;
   clientInfo?: { name: string; version: string };
-  onLog?(line: ChildLogLine): void;
+  /**
+   * First start only: a pre-spawned child of the same command (agent/warm-pool.ts)
+   * to adopt instead of spawning; it gets `env` and `cwd` over its binding pipe.
+   * Restarts, and a taken child that fails its handshake, spawn cold.
+   */
+  takeWarmChild?(): WarmChild | undefined;
+  /**
+   * Receives each line. Answering false means "no room": the supervisor stops
+   * reading the child's stderr (and its stdout, when the refused line was
+   * stray stdout), so the child blocks on its own writes, and asks
+   * `whenLogRoom` to call back once lines are taken again.
+   */
+  onLog?(line: ChildLogLine): boolean | void;
+  /** Calls `resume` once onLog has room again (at once if it has now). */
+  whenLogRoom?(resume: () => void): void;
   onEvent?(event: SupervisorEvent): void;
 }
 
@@ -124,8 +140,26 @@ export interface Supervisor {
   subscribe(listener: (event: SupervisorEvent) => void): () => void;
 }
 
+/** A child spawned ahead of time that waits for its instance on a pipe. */
+export interface WarmChild {
+  readonly child: ChildProcess;
+  /** Sends what a cold spawn would have put in the environment, and the working directory. */
+  bind(binding: { env: Readonly<Record<string, string>>; cwd: string }): void;
+}
+
+/** The minimal environment of every child; the instance's variables go on top. */
+export function baseChildEnv(home: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: home,
+    LANG: process.env.LANG ?? 'C.UTF-8',
+  };
+}
+
 interface Run {
   child: ChildProcess;
+  /** Adopted from the warm pool rather than spawned. */
+  warm: boolean;
   pid: number;
   startTicks: number | undefined;
   spawnedAt: number;
@@ -178,54 +212,59 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     for (const listener of listeners) listener(event);
   };
 
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-    HOME: options.cwd,
-    LANG: process.env.LANG ?? 'C.UTF-8',
-    ...options.env,
-  };
+  const env: Record<string, string> = { ...baseChildEnv(options.cwd), ...options.env };
 
-  function spawnChild(attempt: number): Run {
+  function spawnChild(attempt: number, warm: WarmChild | undefined): Run {
     mkdirSync(options.cwd, { recursive: true });
-    const child = spawn(options.command, options.args ?? [], {
-      cwd: options.cwd,
-      env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      // Its own process group, so stop and killOrphans reach its children too.
-      detached: true,
-    });
+    const child =
+      warm?.child ??
+      spawn(options.command, options.args ?? [], {
+        cwd: options.cwd,
+        env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        // Its own process group, so stop and killOrphans reach its children too.
+        detached: true,
+      });
     const pid = child.pid ?? 0;
     const stderr = createLineSplitter({
       maxLineBytes: settings.maxLogLineChars + redactor.longestSecret,
-      onLine: (chunk, start, end, dropped) => logs.line('stderr', chunk, start, end, dropped),
+      onLine: (chunk, start, end, dropped) => {
+        if (!logs.line('stderr', chunk, start, end, dropped)) gate.refuse('stderr');
+      },
     });
+    const gate = createOutputGate(child, stderr, options.whenLogRoom);
     const connection = createStdioConnection({
       input: child.stdin!,
       output: child.stdout!,
-      onStrayLine: (chunk, start, end, dropped) => logs.line('stdout', chunk, start, end, dropped),
+      onStrayLine: (chunk, start, end, dropped) => {
+        if (!logs.line('stdout', chunk, start, end, dropped)) gate.refuse('stdout');
+      },
       onOversizeMessage: (bytes) =>
         logs.system(`dropped a ${bytes}-byte message from the MCP server (over the size limit)`),
     });
     // Until the gateway binds, the agent is the child's only peer.
     connection.onmessage = (message) => answerUnrouted(connection, message);
-    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.stderr!.on('data', (chunk: Buffer) => gate.feed(chunk));
     child.stderr!.once('end', () => stderr.end());
     // Pipe errors end in the process's exit, which `exited` reports; a stream
     // 'error' without a listener would take the whole agent down instead.
     child.stdout!.on('error', () => undefined);
     child.stderr!.on('error', () => undefined);
 
+    const stat = pid === 0 ? undefined : readProcStat(pid);
     const current: Run = {
       child,
+      warm: warm !== undefined,
       pid,
-      startTicks: pid === 0 ? undefined : readProcStat(pid)?.startTicks,
+      startTicks: stat?.startTicks,
       spawnedAt: Date.now(),
       connection,
       exited: undefined as unknown as Promise<ChildExit>,
       exit: undefined,
       stopping: false,
       killReason: undefined,
-      lastCpuTicks: 0,
+      // A warm child's load, before it was taken, is not this instance's CPU use.
+      lastCpuTicks: warm !== undefined ? (stat?.cpuTicks ?? 0) : 0,
       lastSampleAt: Date.now(),
     };
     const settle = (exit: ChildExit): ChildExit => {
@@ -249,7 +288,9 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         else logs.system(`process error: ${error.code ?? error.message}`);
       });
       child.once('exit', (code, signal) => {
-        // Let the pipes drain so the last stderr lines (the crash) are seen.
+        // Let the pipes drain so the last stderr lines (the crash) are seen:
+        // a dead child writes no more, so backpressure no longer applies.
+        gate.open();
         const timer = setTimeout(finish, PIPE_DRAIN_MS);
         child.once('close', finish);
         function finish(): void {
@@ -272,8 +313,10 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         command: options.command,
         spawnedAt: current.spawnedAt,
       });
-      emit({ type: 'spawned', pid, attempt });
+      emit({ type: 'spawned', pid, attempt, warm: warm !== undefined });
     }
+    // Listeners are in place: now the warm child may start talking.
+    warm?.bind({ env: options.env ?? {}, cwd: options.cwd });
     void current.exited.then((exit) =>
       emit({
         type: 'exited',
@@ -286,10 +329,13 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     return current;
   }
 
-  /** Spawns and handshakes; on failure the child is gone before this rejects. */
-  async function launch(attempt: number): Promise<ChildInitializeResult> {
+  /** Spawns (or adopts a warm child) and handshakes; on failure the child is gone before this rejects. */
+  async function launch(
+    attempt: number,
+    mayTakeWarm = attempt === 0,
+  ): Promise<ChildInitializeResult> {
     state = 'starting';
-    const current = spawnChild(attempt);
+    const current = spawnChild(attempt, mayTakeWarm ? options.takeWarmChild?.() : undefined);
     run = current;
     const startedAt = performance.now();
     if (current.pid === 0) {
@@ -335,6 +381,14 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       if (current.exit === undefined) {
         current.killReason = startError.message.slice(`MCP server ${label} `.length);
         await terminate(current, 0);
+      }
+      if (current.warm && state === 'starting') {
+        // A pre-spawned child may have died idle just before it was taken: a cold
+        // spawn decides. The same failure again (a bad key, a bad config) is reported then.
+        logs.system(
+          `the pre-spawned MCP server failed (${startError.message}); spawning a new one`,
+        );
+        return launch(attempt, false);
       }
       throw startError;
     }
@@ -528,13 +582,14 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
 }
 
 interface LogSink {
+  /** false: onLog had no room for this line (it was still taken). */
   line(
     stream: 'stderr' | 'stdout',
     chunk: Buffer,
     start: number,
     end: number,
     droppedBytes: number,
-  ): void;
+  ): boolean;
   system(text: string): void;
   /** Reports lines dropped since the last report, if any. */
   flushNotice(): void;
@@ -552,7 +607,7 @@ interface LogSink {
 function createLogSink(
   settings: typeof DEFAULTS,
   redactor: Redactor,
-  onLog: ((line: ChildLogLine) => void) | undefined,
+  onLog: ((line: ChildLogLine) => boolean | void) | undefined,
 ): LogSink {
   const ratePerMs = settings.logLinesPerSecond / 1000;
   let tokens = settings.logBurst;
@@ -567,9 +622,8 @@ function createLogSink(
   let tailNext = 0;
   let tailCount = 0;
 
-  const deliver = (stream: ChildLogLine['stream'], text: string): void => {
-    onLog?.({ stream, text, at: Date.now() });
-  };
+  const deliver = (stream: ChildLogLine['stream'], text: string): boolean =>
+    onLog?.({ stream, text, at: Date.now() }) !== false;
   const flushNotice = (): void => {
     if (droppedSinceNotice === 0) return;
     const count = droppedSinceNotice;
@@ -594,7 +648,7 @@ function createLogSink(
         tailNext = (tailNext + 1) % STDERR_TAIL_LINES;
         tailCount = Math.min(tailCount + 1, STDERR_TAIL_LINES);
       }
-      if (onLog === undefined) return;
+      if (onLog === undefined) return true;
       if (tokens < 1) {
         const now = performance.now();
         tokens = Math.min(settings.logBurst, tokens + (now - refilledAt) * ratePerMs);
@@ -602,7 +656,7 @@ function createLogSink(
         if (tokens < 1) {
           dropped += 1;
           droppedSinceNotice += 1;
-          return;
+          return true;
         }
       }
       tokens -= 1;
@@ -611,9 +665,9 @@ function createLogSink(
       let text = redactor.redactHead(raw, settings.maxLogLineChars, droppedBytes > 0);
       if (droppedBytes > 0 || raw.length > settings.maxLogLineChars)
         text += ` [line truncated, ${Buffer.byteLength(raw) + droppedBytes} bytes]`;
-      deliver(stream, text);
+      return deliver(stream, text);
     },
-    system: (text) => deliver('system', text),
+    system: (text) => void deliver('system', text),
     flushNotice,
     tail() {
       const lines: string[] = [];
@@ -631,8 +685,89 @@ function createLogSink(
   };
 }
 
+/** Bytes of stderr handed to the line splitter at a time: what a refusal can let through per child. */
+const GATE_SLICE_BYTES = 4_096;
+
+interface OutputGate {
+  /** Splits a stderr chunk into lines, a slice at a time; holds the rest once closed. */
+  feed(chunk: Buffer): void;
+  /** A line was refused: stop reading until the consumer has room. */
+  refuse(stream: 'stderr' | 'stdout'): void;
+  /** The child exited: read everything left, room or not. */
+  open(): void;
+}
+
+/**
+ * Backpressure from the log consumer to the child: while closed, the child's
+ * stderr is not read (the rest of a chunk already read is held), so the pipe
+ * fills and the child blocks on its own write; nothing is dropped. Without
+ * `whenRoom` nobody could reopen it, so it never closes.
+ */
+function createOutputGate(
+  child: ChildProcess,
+  splitter: LineSplitter,
+  whenRoom: ((resume: () => void) => void) | undefined,
+): OutputGate {
+  let closed = false;
+  let opened = false;
+  let stdoutPaused = false;
+  let held: Buffer | undefined;
+
+  const feed = (chunk: Buffer): void => {
+    let start = 0;
+    while (start < chunk.length) {
+      if (closed) {
+        // A copy: the stream may reuse the chunk's memory after this callback.
+        const rest = Buffer.from(chunk.subarray(start));
+        held = held ? Buffer.concat([held, rest]) : rest;
+        return;
+      }
+      let end = chunk.length;
+      if (end - start > GATE_SLICE_BYTES) {
+        const newline = chunk.indexOf(10, start + GATE_SLICE_BYTES);
+        if (newline !== -1) end = newline + 1;
+      }
+      splitter.push(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end));
+      start = end;
+    }
+  };
+
+  const resume = (): void => {
+    if (!closed) return;
+    closed = false;
+    const rest = held;
+    held = undefined;
+    if (rest) feed(rest);
+    if (closed) return; // refused again; whenRoom was asked again
+    child.stderr?.resume();
+    if (stdoutPaused) {
+      stdoutPaused = false;
+      child.stdout?.resume();
+    }
+  };
+
+  return {
+    feed,
+    refuse(stream) {
+      if (opened || whenRoom === undefined) return;
+      if (stream === 'stdout' && !stdoutPaused) {
+        stdoutPaused = true;
+        child.stdout?.pause();
+      }
+      if (closed) return;
+      closed = true;
+      child.stderr?.pause();
+      whenRoom(resume);
+    },
+    open() {
+      opened = true;
+      resume();
+    },
+  };
+}
+
 /** Sends `signal` to a whole process group; a group already gone is fine. */
-function killGroup(pgid: number, signal: NodeJS.Signals): void {
+export function killGroup(pgid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pgid, signal);
   } catch (error) {
@@ -695,6 +830,11 @@ function readProcStat(pid: number): ProcStat | undefined {
     cpuTicks: Number(fields[11]) + Number(fields[12]),
     startTicks: Number(fields[19]),
   };
+}
+
+/** The kernel start time of `pid` (for a children.json record), if it is alive. */
+export function processStartTicks(pid: number): number | undefined {
+  return readProcStat(pid)?.startTicks;
 }
 
 function readResidentPages(pid: number): number | undefined {

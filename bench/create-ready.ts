@@ -2,6 +2,8 @@
 // through the instance's gateway, one create at a time, for `demo` and for
 // `github` (its key stored first; its upstream a local fake, not contacted to
 // start). The whole path is real: the API process, the agent process, the child.
+// The agent keeps its default warm pool (MINIMCP_WARM_POOL) unless BENCH_WARM_POOL
+// says otherwise (`0`: every create spawns its child); pool hits are counted.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -23,6 +25,8 @@ import { fmt, round, summarize } from './support/stats.js';
 const CREATES = Number(process.env.BENCH_CREATES ?? 50);
 const WARMUP = 2;
 const BARE = 10;
+/** MINIMCP_WARM_POOL for the agent; unset: the agent's default. */
+const WARM_POOL = process.env.BENCH_WARM_POOL;
 /** Matches github's key pattern (40 hex digits, a classic token's form); never sent anywhere real. */
 const FAKE_GITHUB_KEY = '0123456789abcdef'.repeat(3).slice(0, 40);
 const SCRIPTS: Record<string, string> = {
@@ -38,6 +42,7 @@ interface Created {
 }
 
 interface Sample {
+  id: string;
   postMs: number;
   readyMs: number;
   totalMs: number;
@@ -81,7 +86,13 @@ async function createOnce(api: ApiProcess, user: ApiUser, type: string): Promise
     method: 'DELETE',
     headers: { authorization: `Bearer ${user.token}` },
   });
-  return { postMs: t1 - t0, readyMs: t2 - t1, totalMs: t2 - t0, status: response.status };
+  return {
+    id: body.id,
+    postMs: t1 - t0,
+    readyMs: t2 - t1,
+    totalMs: t2 - t0,
+    status: response.status,
+  };
 }
 
 /** A stand-in for api.github.com: answers 404 to anything and counts what it was asked. */
@@ -131,6 +142,7 @@ function addRows(
   samples: Sample[],
   handshakeMs: number[],
   bareMs: number[],
+  poolHits: number,
 ): { p50: number; p95: number } {
   const handshake = summarize(handshakeMs);
   const bare = summarize(bareMs);
@@ -148,6 +160,7 @@ function addRows(
     `${fmt(bare.p50, 0)} / ${fmt(bare.p95, 0)}`,
     fmt(total.p50 - bare.p50, 0),
     String(pending),
+    `${poolHits} / ${samples.length}`,
   ]);
   Object.assign(report.figures, {
     [`${type}.creates`]: samples.length,
@@ -160,6 +173,7 @@ function addRows(
     [`${type}.agent_handshake_p50_ms`]: round(handshake.p50, 1),
     [`${type}.bare_child_p50_ms`]: round(bare.p50, 1),
     [`${type}.added_by_minimcp_p50_ms`]: round(total.p50 - bare.p50, 1),
+    [`${type}.warm_pool_hits`]: poolHits,
   });
   return { p50: total.p50, p95: total.p95 };
 }
@@ -174,7 +188,9 @@ export const createReadyBenchmark: Benchmark = {
         '(Streamable HTTP) initializes through the gateway → `tools/list` answered. Then `DELETE` (not timed).',
       `${WARMUP} warm-up creates per type are not counted. github: the key is stored first with \`PUT /v1/keys/github\`; ` +
         'its upstream is a local fake (starting the server must not contact it).',
-      "For scale, in the same run: the agent's own spawn → initialize time per instance (its `ready in N ms` log line), " +
+      `Warm pool: ${WARM_POOL === undefined ? "the agent's default (MINIMCP_WARM_POOL unset)" : `MINIMCP_WARM_POOL=${WARM_POOL}`}; ` +
+        'a pool hit is a create whose child was taken pre-spawned (its `spawned pid N (attempt 0, from the warm pool)` log line).',
+      "For scale, in the same run: the agent's own spawn (or take) → initialize time per instance (its `ready in N ms` log line), " +
         `and the same server spawned by hand with the SDK's stdio client until tools/list answers (${BARE} times, between the creates).`,
     );
     report.tables.push({
@@ -184,10 +200,11 @@ export const createReadyBenchmark: Benchmark = {
         'POST→201 ms p50 / p95',
         'connect + tools/list ms p50 / p95',
         'create → ready ms p50 / p95',
-        "child spawn → initialize (agent's log) ms",
+        "child spawn or take → initialize (agent's log) ms",
         'bare child spawn → tools/list ms',
         'added by MiniMCP (p50 − bare p50) ms',
         '202s',
+        'warm pool hits',
       ],
       rows: [],
     });
@@ -196,7 +213,10 @@ export const createReadyBenchmark: Benchmark = {
     const agent = await startAgentProcess(ctx, {
       databaseUrl: db.agentUrl,
       portCount: 20,
-      env: { MINIMCP_UPSTREAM_OVERRIDES: JSON.stringify({ github: github.url }) },
+      env: {
+        MINIMCP_UPSTREAM_OVERRIDES: JSON.stringify({ github: github.url }),
+        ...(WARM_POOL === undefined ? {} : { MINIMCP_WARM_POOL: WARM_POOL }),
+      },
     });
     const api = await startApiProcess(ctx, db, { MINIMCP_MASTER_KEY: agent.masterKeyBase64 });
     const [user] = await createApiUsers(db, 1);
@@ -222,11 +242,19 @@ export const createReadyBenchmark: Benchmark = {
           bare.push(await bareChildMs(SCRIPTS[type]!, { MINIMCP_API_KEY: FAKE_GITHUB_KEY }));
       }
       await sleep(500); // the agent ships its log lines every 250 ms
+      const ids = sql.array(
+        samples.map((s) => s.id),
+        'uuid',
+      );
       const handshakes = await db.owner.anyFirst(sql.type(z.object({ ms: z.number() }))`
         SELECT substring(l.message FROM 'ready in (\\d+) ms')::float8 AS ms
-        FROM mcp_logs l JOIN mcp_instances i ON i.id = l.mcp_instance_id JOIN mcp_types t ON t.id = i.mcp_type_id
-        WHERE t.name = ${type} AND l.source = 'system' AND l.message LIKE 'ready in %'`);
-      totals[type] = addRows(report, type, samples, [...handshakes], bare);
+        FROM mcp_logs l
+        WHERE l.mcp_instance_id = ANY(${ids}) AND l.source = 'system' AND l.message LIKE 'ready in %'`);
+      const poolHits = await db.owner.oneFirst(sql.type(z.object({ hits: z.number() }))`
+        SELECT count(DISTINCT l.mcp_instance_id)::int AS hits FROM mcp_logs l
+        WHERE l.mcp_instance_id = ANY(${ids}) AND l.source = 'system'
+          AND l.message LIKE 'spawned pid % (attempt 0, from the warm pool)'`);
+      totals[type] = addRows(report, type, samples, [...handshakes], bare, poolHits);
     }
     report.figures['github.upstream_requests'] = github.requests();
     for (const type of ['demo', 'github'])

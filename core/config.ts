@@ -226,6 +226,25 @@ const jsonRecord = z.string().transform((value, ctx) => {
   }
 });
 
+/** `demo:2,github:1` → { demo: 2, github: 1 }; `0` → {} (no pool). */
+const warmPoolSizes = z.string().transform((value, ctx) => {
+  const sizes: Record<string, number> = {};
+  if (value.trim() === '0') return sizes;
+  for (const part of value.split(',')) {
+    const match = /^\s*([a-z0-9][a-z0-9_-]*)\s*:\s*(\d{1,2})\s*$/.exec(part);
+    if (!match || Number(match[2]) > 16) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'must be TYPE:COUNT pairs separated by commas (count 0-16), e.g. demo:2,github:1, or 0',
+      });
+      return z.NEVER;
+    }
+    sizes[match[1]!] = Number(match[2]);
+  }
+  return sizes;
+});
+
 /** Settings of the host agent (agent/). */
 export const agentConfig = z.object({
   MINIMCP_NODE_NAME: z
@@ -327,6 +346,11 @@ export const agentConfig = z.object({
   MINIMCP_USAGE_SECONDS: positiveInt(1, 300)
     .default(5)
     .describe('Seconds between usage samples written to mcp_instances.stats.'),
+  MINIMCP_WARM_POOL: warmPoolSizes
+    .default({ demo: 2, github: 1, gmail: 1, figma: 1 })
+    .describe(
+      'Pre-spawned children per built-in type, TYPE:COUNT,... (0 disables); each idle one holds ~50 MB RSS.',
+    ),
 });
 
 export const AgentConfigSchema = coreConfig.extend(agentConfig.shape);

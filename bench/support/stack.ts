@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
 import { killOrphans } from '../../agent/supervisor.js';
 import { createAgentClient, type AgentClient } from '../../core/agent-client.js';
 import { ensureLocalCertificates, type LocalCertificates } from '../../core/tls.js';
@@ -169,7 +170,8 @@ export async function startAgentProcess(
   const masterKeyBase64 = options.masterKeyBase64 ?? randomBytes(32).toString('base64');
   const child = spawn(
     process.execPath,
-    [...ctx.agentNodeArgs, path.join(DIST_ROOT, 'agent/main.js')],
+    // The flags the agent runs with in production, then any the run adds.
+    [...AGENT_NODE_FLAGS, ...ctx.agentNodeArgs, path.join(DIST_ROOT, 'agent/main.js')],
     {
       cwd: dataDir,
       env: {

@@ -1,6 +1,8 @@
 // Runs a built-in McpServer over stdio the way the host agent expects: env parsed
 // once, every outgoing message and stderr line redacted, and a prompt exit when
-// stdin closes (the supervisor is gone) or on SIGTERM/SIGINT.
+// stdin closes (the supervisor is gone) or on SIGTERM/SIGINT. Started warm
+// (MINIMCP_BINDING_FD set), it first waits, code loaded, for its instance's
+// environment on that pipe (./binding.ts).
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type {
@@ -9,9 +11,11 @@ import type {
 } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
+import { applyBinding, readBinding } from './binding.js';
 import { readServerEnv, type BaseConfig, type ServerEnv } from './env.js';
 import { createLogger, type Logger } from './log.js';
 import { createRedactor, guardStderr, type Redactor } from './redact.js';
+import { warmUp } from './warm-up.js';
 
 export interface ServerContext<C extends BaseConfig> {
   env: ServerEnv<C>;
@@ -60,7 +64,6 @@ export async function runStdioServer<C extends BaseConfig>(
   const log = createLogger(definition.name);
   const redactor = createRedactor();
   guardStderr(redactor);
-  if (process.env.MINIMCP_API_KEY) redactor.add(process.env.MINIMCP_API_KEY.trim());
 
   const fail = (message: string, error?: unknown): never => {
     log.error(message, error === undefined ? undefined : { error: describe(error) });
@@ -70,7 +73,24 @@ export async function runStdioServer<C extends BaseConfig>(
   process.on('uncaughtException', (error) => fail('uncaught exception', error));
   process.on('unhandledRejection', (reason) => fail('unhandled rejection', reason));
 
-  const env = readServerEnv(process.env, definition);
+  let source = process.env;
+  const bindingFd = process.env.MINIMCP_BINDING_FD;
+  if (bindingFd !== undefined) {
+    let taken = false;
+    const reading = readBinding(Number(bindingFd)).then((result) => {
+      taken = true;
+      return result;
+    });
+    await warmUp(definition, () => taken);
+    const binding = await reading;
+    if (!binding.ok) return fail(binding.message);
+    // Released unused (the pool closed, or the agent is gone): nothing to report.
+    if (binding.value === undefined) process.exit(0);
+    source = applyBinding(binding.value);
+  }
+  if (source.MINIMCP_API_KEY) redactor.add(source.MINIMCP_API_KEY.trim());
+
+  const env = readServerEnv(source, definition);
   if (!env.ok) return fail(env.message);
 
   let server: McpServer;

@@ -21,6 +21,12 @@ import { createInstanceRow, type TestInstance } from '../../support/instances.js
 import { processGone, waitFor } from '../../support/wait.js';
 
 const INSTANCES = Number(process.env.MINIMCP_RESTART_TEST_INSTANCES ?? 50);
+/**
+ * A budget against a hang, not a speed check: 50 Node children starting on a
+ * loaded 2-core CI machine can take a minute or more (the speed is measured
+ * by `npm run bench -- restart`).
+ */
+const START_BUDGET_MS = 180_000;
 
 const RuntimeRow = z.object({
   id: z.string(),
@@ -114,7 +120,7 @@ describe('agent restart after SIGKILL', () => {
     for (let i = 0; i < INSTANCES; i++)
       instances.push(await createInstanceRow(db.owner, { userId }));
     const ids = instances.map((i) => i.id);
-    const before = await waitFor('all running', () => allRunning(ids), 60_000);
+    const before = await waitFor('all running', () => allRunning(ids), START_BUDGET_MS);
     const pidsBefore = new Set(before.map((r) => r.process_id!));
 
     agentProcess!.kill('SIGKILL');
@@ -127,7 +133,11 @@ describe('agent restart after SIGKILL', () => {
     instances.push(createdWhileDown);
 
     spawnAgent();
-    const after = await waitFor('all running again', () => allRunning(ids, pidsBefore), 60_000);
+    const after = await waitFor(
+      'all running again',
+      () => allRunning(ids, pidsBefore),
+      START_BUDGET_MS,
+    );
 
     const portsById = new Map(after.map((r) => [r.id, r.assigned_port]));
     for (const instance of instances) expect(portsById.get(instance.id)).toBe(instance.port);
@@ -164,5 +174,5 @@ describe('agent restart after SIGKILL', () => {
     expect(code).toBe(0);
     const gone = await rows(ids);
     expect(gone.every((r) => r.status === 'disconnected')).toBe(true);
-  }, 180_000);
+  }, 600_000);
 });

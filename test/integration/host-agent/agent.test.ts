@@ -121,10 +121,16 @@ describe('host agent', () => {
   });
 
   it('expires an instance at expires_at: port closed, child gone, row expired, port released, event written', async () => {
-    const instance = await createInstanceRow(db.owner, { userId, expiresInMs: 2500 });
+    const instance = await createInstanceRow(db.owner, { userId });
     const started = await harness.client.startInstance({ instanceId: instance.id });
+    expect(started.instance).toMatchObject({ status: 'running' });
     const pid = started.instance.pid;
     expect(await portOpen(instance.port)).toBe(true);
+    // Due in a moment: set after the start, so a slow start on a loaded machine
+    // cannot expire it first. The reconcile pass re-arms the agent's timer.
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET expires_at = now() + interval '1 second' WHERE id = ${instance.id}`,
+    );
     await waitFor(
       'expired row',
       async () =>
@@ -158,7 +164,11 @@ describe('host agent', () => {
 
   it('ships the child stderr and its lifecycle records to mcp_logs with the key redacted', async () => {
     const instance = await createInstanceRow(db.owner, { userId });
-    await harness.client.startInstance({ instanceId: instance.id });
+    expect(
+      (await harness.client.startInstance({ instanceId: instance.id })).instance,
+    ).toMatchObject({
+      status: 'running',
+    });
     const client = await connect(instance.url, instance.token);
     await client
       .callTool({
@@ -184,7 +194,11 @@ describe('host agent', () => {
 
   it('reports usage into mcp_instances.stats and last_accessed', async () => {
     const instance = await createInstanceRow(db.owner, { userId });
-    await harness.client.startInstance({ instanceId: instance.id });
+    expect(
+      (await harness.client.startInstance({ instanceId: instance.id })).instance,
+    ).toMatchObject({
+      status: 'running',
+    });
     const client = await connect(instance.url, instance.token);
     await client.listTools();
     await client.close();
@@ -211,6 +225,7 @@ describe('host agent', () => {
   it('on shutdown stops every child, marks instances disconnected with an event, releases ports and marks the node down', async () => {
     const instance = await createInstanceRow(db.owner, { userId });
     const started = await harness.client.startInstance({ instanceId: instance.id });
+    expect(started.instance).toMatchObject({ status: 'running' });
     await harness.stop();
     expect(processGone(started.instance.pid)).toBe(true);
     const owner: DatabasePool = db.owner;

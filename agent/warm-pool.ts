@@ -1,0 +1,249 @@
+// Pre-spawned children of the built-in types: each has loaded its code and
+// waits for its instance on a pipe (mcp-servers/shared/binding.ts), so a new
+// instance of such a type starts in the time of a handshake rather than of a
+// Node start. The pool owns its idle children (their children.json entries
+// included) until one is taken; the taker's supervisor owns it from then on.
+// @see docs/decisions/0006-warm-pool.md
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import {
+  baseChildEnv,
+  killGroup,
+  processStartTicks,
+  type ChildRegistry,
+  type WarmChild,
+} from './supervisor.js';
+
+/** One pooled type: how its children are started and how many wait. */
+export interface WarmPoolEntry {
+  type: string;
+  command: string;
+  args: readonly string[];
+  size: number;
+}
+
+export interface WarmPoolOptions {
+  entries: readonly WarmPoolEntry[];
+  /** Working directory and HOME of idle children; a taken child moves to its instance's. */
+  cwd: string;
+  /** Idle children are recorded too, so a restarted agent kills those a crash left behind. */
+  registry?: ChildRegistry;
+  /** Delay before the first replacement after idle children died in a row; doubles, capped. */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  onDiagnostic?(message: string, context: Record<string, unknown>): void;
+}
+
+export interface WarmPoolStats {
+  /** Idle children now, all types. */
+  idle: number;
+  /** Takes served by a warm child. */
+  hits: number;
+  /** Takes of a pooled type that found none idle (the instance spawned cold). */
+  misses: number;
+  /** Idle children that exited on their own. */
+  died: number;
+}
+
+export interface WarmPool {
+  /** An idle child of `type` started as `command args`, or undefined: the caller spawns cold. */
+  take(type: string, command: string, args: readonly string[]): WarmChild | undefined;
+  /** Idle children of one type (tests, stats). */
+  idlePids(type: string): number[];
+  stats(): WarmPoolStats;
+  /** Kills the idle children and stops refilling; taken children are not the pool's. */
+  close(): Promise<void>;
+}
+
+interface Idle {
+  child: ChildProcess;
+  pid: number;
+  /** Detaches the pool's listeners, handing the child over. */
+  release(): void;
+}
+
+interface Slot {
+  entry: WarmPoolEntry;
+  idle: Idle[];
+  /** Idle children that died in a row, for the refill backoff. */
+  failures: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** The fd the binding pipe has in the child (after stdin, stdout, stderr). */
+const BINDING_FD = 3;
+const CLOSE_WAIT_MS = 2_000;
+
+export function createWarmPool(options: WarmPoolOptions): WarmPool {
+  const backoffInitialMs = options.backoffInitialMs ?? 1_000;
+  const backoffMaxMs = options.backoffMaxMs ?? 60_000;
+  const slots = new Map<string, Slot>();
+  for (const entry of options.entries)
+    if (entry.size > 0) slots.set(entry.type, { entry, idle: [], failures: 0, timer: undefined });
+  let closed = false;
+  let hits = 0;
+  let misses = 0;
+  let died = 0;
+
+  const spawnIdle = (slot: Slot): void => {
+    const { entry } = slot;
+    mkdirSync(options.cwd, { recursive: true });
+    const child = spawn(entry.command, [...entry.args], {
+      cwd: options.cwd,
+      env: { ...baseChildEnv(options.cwd), MINIMCP_BINDING_FD: String(BINDING_FD) },
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      // Its own process group, as a cold spawn: stop and killOrphans reach all of it.
+      detached: true,
+    });
+    // Pipe errors end in the child's exit, which is watched; an unhandled
+    // stream 'error' would take the agent down instead.
+    for (const stream of child.stdio) stream?.on('error', () => undefined);
+    const pid = child.pid;
+    if (pid === undefined) {
+      child.once('error', (error: NodeJS.ErrnoException) =>
+        onIdleDeath(`not spawned (${error.code})`),
+      );
+      return;
+    }
+    options.registry?.add({
+      pid,
+      pgid: pid,
+      startTicks: processStartTicks(pid),
+      label: `warm-pool:${entry.type}`,
+      command: entry.command,
+      spawnedAt: Date.now(),
+    });
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      slot.idle = slot.idle.filter((idle) => idle.pid !== pid);
+      killGroup(pid, 'SIGKILL');
+      options.registry?.remove(pid);
+      if (closed) return;
+      onIdleDeath(signal !== null ? `killed by ${signal}` : `exited with code ${code}`);
+    };
+    const onError = (error: Error): void =>
+      options.onDiagnostic?.('warm child process error', {
+        type: entry.type,
+        pid,
+        err: error.message,
+      });
+    child.once('exit', onExit);
+    child.on('error', onError);
+    slot.idle.push({
+      child,
+      pid,
+      release() {
+        child.off('exit', onExit);
+        child.off('error', onError);
+      },
+    });
+
+    function onIdleDeath(reason: string): void {
+      died += 1;
+      slot.failures += 1;
+      options.onDiagnostic?.('a warm child exited while idle', { type: entry.type, reason });
+      schedule(slot);
+    }
+  };
+
+  const fill = (slot: Slot): void => {
+    slot.timer = undefined;
+    while (!closed && slot.idle.length < slot.entry.size) {
+      const before = slot.idle.length;
+      try {
+        spawnIdle(slot);
+      } catch (error) {
+        // spawn() throws for some failures (EMFILE, EAGAIN): retry with backoff, never crash the agent.
+        slot.failures += 1;
+        options.onDiagnostic?.('could not spawn a warm child', {
+          type: slot.entry.type,
+          err: String(error),
+        });
+        schedule(slot);
+        return;
+      }
+      // Spawn itself failed: the error handler schedules a retry with backoff.
+      if (slot.idle.length === before) return;
+    }
+  };
+
+  /** Refills now, or after a backoff while idle children keep dying. */
+  const schedule = (slot: Slot): void => {
+    if (closed || slot.timer !== undefined) return;
+    const delayMs =
+      slot.failures === 0 ? 0 : Math.min(backoffInitialMs * 2 ** (slot.failures - 1), backoffMaxMs);
+    slot.timer = setTimeout(() => fill(slot), delayMs);
+    slot.timer.unref();
+  };
+
+  for (const slot of slots.values()) fill(slot);
+
+  return {
+    take(type, command, args) {
+      const slot = slots.get(type);
+      if (closed || slot === undefined) return undefined;
+      const { entry } = slot;
+      // The type's row may have changed since the pool started: only an identical command line.
+      if (entry.command !== command || entry.args.join('\0') !== args.join('\0')) return undefined;
+      // The oldest first: the most likely to have finished loading.
+      const idle = slot.idle.find(
+        (candidate) => candidate.child.exitCode === null && candidate.child.signalCode === null,
+      );
+      if (idle === undefined) {
+        misses += 1;
+        schedule(slot);
+        return undefined;
+      }
+      slot.idle = slot.idle.filter((candidate) => candidate !== idle);
+      idle.release();
+      hits += 1;
+      slot.failures = 0;
+      schedule(slot);
+      const binding = idle.child.stdio[BINDING_FD] as Writable;
+      return {
+        child: idle.child,
+        bind({ env, cwd }) {
+          binding.end(`${JSON.stringify({ env, cwd })}\n`);
+        },
+      };
+    },
+    idlePids(type) {
+      return (slots.get(type)?.idle ?? []).map((idle) => idle.pid);
+    },
+    stats() {
+      let idle = 0;
+      for (const slot of slots.values()) idle += slot.idle.length;
+      return { idle, hits, misses, died };
+    },
+    async close() {
+      closed = true;
+      const exits: Promise<unknown>[] = [];
+      for (const slot of slots.values()) {
+        clearTimeout(slot.timer);
+        slot.timer = undefined;
+        for (const idle of slot.idle) {
+          exits.push(
+            new Promise((resolve) => {
+              if (idle.child.exitCode !== null || idle.child.signalCode !== null)
+                resolve(undefined);
+              else idle.child.once('exit', resolve);
+            }),
+          );
+          // Idle children hold nothing to flush: no grace period.
+          killGroup(idle.pid, 'SIGKILL');
+        }
+      }
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          Promise.all(exits),
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, CLOSE_WAIT_MS);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
