@@ -62,7 +62,13 @@ async function agentTlsMaterial(config: AgentConfig, dataDir: string): Promise<T
 async function startWarmPool(
   pool: DatabasePool,
   sizes: Readonly<Record<string, number>>,
-  options: { serversRoot: string; cwd: string; registry: ChildRegistry; logger: Logger },
+  options: {
+    serversRoot: string;
+    cwd: string;
+    registry: ChildRegistry;
+    logger: Logger;
+    fillWhen: Promise<unknown>;
+  },
 ): Promise<WarmPool | undefined> {
   if (Object.values(sizes).every((size) => size === 0)) return undefined;
   const types = new Map((await listTypes(pool)).map((type) => [type.name, type]));
@@ -89,6 +95,7 @@ async function startWarmPool(
     entries,
     cwd: options.cwd,
     registry: options.registry,
+    fillWhen: options.fillWhen,
     onDiagnostic: (message, context) => options.logger.warn(context, message),
   });
 }
@@ -177,11 +184,14 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
 
     const registry = createChildRegistry(stateDir);
     const serversRoot = options.serversRoot ?? DEFAULT_SERVERS_ROOT;
+    let firstPassDone!: () => void;
+    const firstPass = new Promise<void>((resolve) => (firstPassDone = resolve));
     const warmPool = await startWarmPool(pool, config.MINIMCP_WARM_POOL, {
       serversRoot,
       cwd: path.join(stateDir, 'warm-pool'),
       registry,
       logger: log,
+      fillWhen: firstPass,
     });
     // Pushed before the reconciler's: unwound after it, once no instance can take a child.
     cleanup.push(() => warmPool?.close());
@@ -268,7 +278,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     portWatch.unref();
     cleanup.push(() => clearInterval(portWatch));
 
-    await reconciler.reconcile();
+    await reconciler.reconcile().finally(firstPassDone);
     log.info(
       {
         grpc: grpcAdvertise,

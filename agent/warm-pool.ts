@@ -32,6 +32,12 @@ export interface WarmPoolOptions {
   /** Delay before the first replacement after idle children died in a row; doubles, capped. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /**
+   * The pool starts filling once this settles (default: at once). The agent
+   * passes its first reconcile pass: after a restart, the instances coming
+   * back should not wait for CPU behind children nobody asked for yet.
+   */
+  fillWhen?: Promise<unknown>;
   onDiagnostic?(message: string, context: Record<string, unknown>): void;
 }
 
@@ -82,6 +88,8 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   for (const entry of options.entries)
     if (entry.size > 0) slots.set(entry.type, { entry, idle: [], failures: 0, timer: undefined });
   let closed = false;
+  /** False until options.fillWhen settles: no child is spawned before. */
+  let filling = options.fillWhen === undefined;
   let hits = 0;
   let misses = 0;
   let died = 0;
@@ -169,14 +177,19 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
 
   /** Refills now, or after a backoff while idle children keep dying. */
   const schedule = (slot: Slot): void => {
-    if (closed || slot.timer !== undefined) return;
+    if (closed || !filling || slot.timer !== undefined) return;
     const delayMs =
       slot.failures === 0 ? 0 : Math.min(backoffInitialMs * 2 ** (slot.failures - 1), backoffMaxMs);
     slot.timer = setTimeout(() => fill(slot), delayMs);
     slot.timer.unref();
   };
 
-  for (const slot of slots.values()) fill(slot);
+  const startFilling = () => {
+    filling = true;
+    if (!closed) for (const slot of slots.values()) fill(slot);
+  };
+  if (filling) startFilling();
+  else void options.fillWhen!.then(startFilling, startFilling);
 
   return {
     take(type, command, args) {

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { createSupervisor, type WarmChild } from '../../../agent/supervisor.js';
+import { createWarmPool } from '../../../agent/warm-pool.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { DIST_ROOT } from '../../support/agent-harness.js';
 import { startFakeUpstream, type FakeUpstream } from '../../support/fake-upstream.js';
@@ -297,6 +298,42 @@ describe('supervisor with a warm child', () => {
       expect(supervisor.pid).not.toBe(dying.pid);
     } finally {
       await supervisor.stop();
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('warm pool filling', () => {
+  it('spawns nothing until fillWhen settles, then fills every slot', async () => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'minimcp-warm-fill-'));
+    let firstPassDone!: () => void;
+    const firstPass = new Promise<void>((resolve) => (firstPassDone = resolve));
+    const pool = createWarmPool({
+      entries: [
+        {
+          type: 'demo',
+          command: process.execPath,
+          args: [path.join(DIST_ROOT, 'mcp-servers/demo-mcp-server.js')],
+          size: 2,
+        },
+      ],
+      cwd,
+      fillWhen: firstPass,
+    });
+    try {
+      const command = [path.join(DIST_ROOT, 'mcp-servers/demo-mcp-server.js')];
+      // Before: no idle child, and a take (a miss) does not start the filling either.
+      expect(pool.take('demo', process.execPath, command)).toBeUndefined();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(pool.idlePids('demo')).toEqual([]);
+      expect(pool.stats()).toMatchObject({ idle: 0, misses: 1 });
+      firstPassDone();
+      const pids = await waitFor('pool filled', () =>
+        pool.idlePids('demo').length === 2 ? pool.idlePids('demo') : undefined,
+      );
+      expect(pids.every((pid) => !processGone(pid))).toBe(true);
+    } finally {
+      await pool.close();
       rmSync(cwd, { recursive: true, force: true });
     }
   });
