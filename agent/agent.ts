@@ -22,6 +22,7 @@ import { createLogShipper } from './log-shipper.js';
 import { acquireNodeLease } from './node-lease.js';
 import { createReconciler, type Reconciler } from './reconciler.js';
 import { createChildRegistry, killOrphans, type ChildRegistry } from './supervisor.js';
+import { isPoolable, resolveCommand } from './server-command.js';
 import { startUsageSampler } from './usage.js';
 import { createWarmPool, type WarmPool, type WarmPoolEntry } from './warm-pool.js';
 
@@ -76,19 +77,14 @@ async function startWarmPool(
   for (const [name, size] of Object.entries(sizes)) {
     const type = types.get(name);
     if (size === 0) continue;
-    if (!type?.server_script || type.command || Object.keys(type.env_mapping).length > 0) {
+    if (!type || !isPoolable(type)) {
       options.logger.warn(
         { type: name },
         'MINIMCP_WARM_POOL names a type that is not an active built-in script type; not pooled',
       );
       continue;
     }
-    entries.push({
-      type: name,
-      command: process.execPath,
-      args: [path.resolve(options.serversRoot, type.server_script), ...type.args],
-      size,
-    });
+    entries.push({ type: name, ...resolveCommand(type, options.serversRoot, name), size });
   }
   if (entries.length === 0) return undefined;
   return createWarmPool({

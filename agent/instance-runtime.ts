@@ -20,6 +20,7 @@ import { createGateway, type AccessRecord, type Gateway } from './gateway.js';
 import type { LogShipper } from './log-shipper.js';
 import type { WarmPool } from './warm-pool.js';
 import { parseLogLevel } from './log-levels.js';
+import { isPoolable, resolveCommand } from './server-command.js';
 import {
   createSupervisor,
   type ChildRegistry,
@@ -95,19 +96,6 @@ const RECENT_LOG_LINES = 200;
 const LIVE: readonly InstanceStatus[] = ['pending', 'running'];
 /** setTimeout's ceiling; longer expiries re-arm when it fires. */
 const MAX_TIMER_MS = 2_147_000_000;
-
-function resolveCommand(
-  spec: RuntimeSpecRow,
-  serversRoot: string,
-): { command: string; args: string[] } {
-  if (spec.command) return { command: spec.command, args: spec.args };
-  if (!spec.server_script)
-    throw new Error(`type ${spec.type_name} has neither a command nor a script`);
-  return {
-    command: process.execPath,
-    args: [path.resolve(serversRoot, spec.server_script), ...spec.args],
-  };
-}
 
 /** Strings inside a JSON key (e.g. a refresh token and client secret) are secrets too. */
 function secretsOf(key: string | undefined): string[] {
@@ -312,7 +300,7 @@ export function createInstanceRuntime(
   const start = async (): Promise<StartFailure | undefined> => {
     try {
       if (!spec.assigned_port) throw new Error('the instance has no assigned port');
-      const { command, args } = resolveCommand(spec, deps.serversRoot);
+      const { command, args } = resolveCommand(spec, deps.serversRoot, spec.type_name);
       let key: string | undefined;
       if (spec.api_key_id) {
         const row = await findApiKeyById(deps.pool, spec.api_key_id);
@@ -356,9 +344,7 @@ export function createInstanceRuntime(
         handshakeTimeoutMs: deps.handshakeTimeoutMs,
         stopGraceMs: deps.stopGraceMs,
         maxRestarts: deps.maxRestarts,
-        // Only a built-in script whose environment is ours alone: a type's own
-        // command, or its env_mapping, needs a spawn with that environment.
-        ...(deps.warmPool && !spec.command && Object.keys(spec.env_mapping).length === 0
+        ...(deps.warmPool && isPoolable(spec)
           ? { takeWarmChild: () => deps.warmPool?.take(spec.type_name, command, args) }
           : {}),
         onLog: (line) =>
