@@ -203,9 +203,12 @@ export async function createLogShipper(options: LogShipperOptions): Promise<LogS
   const spoolBytes = () => segments.reduce((sum, s) => sum + s.bytes, 0);
   const spooledLines = () => segments.reduce((sum, s) => sum + s.lines, 0);
 
+  /** Lines of an instance dropped and not reported yet (a report that failed puts its count back). */
+  const owe = (instanceId: string, lines: number) =>
+    unreportedDrops.set(instanceId, (unreportedDrops.get(instanceId) ?? 0) + lines);
   const countDrop = (instanceId: string, lines: number) => {
     dropped += lines;
-    unreportedDrops.set(instanceId, (unreportedDrops.get(instanceId) ?? 0) + lines);
+    owe(instanceId, lines);
   };
 
   const releaseWaiters = () => {
@@ -340,13 +343,8 @@ export async function createLogShipper(options: LogShipperOptions): Promise<LogS
       }),
     ).catch((error: unknown) => {
       // Unreachable again: put the counts back for the next attempt.
-      for (let i = 0; i < reports.ids.length; i++) {
-        const n = Number(reports.metadata[i]?.dropped_lines ?? 0);
-        unreportedDrops.set(
-          reports.instanceIds[i]!,
-          (unreportedDrops.get(reports.instanceIds[i]!) ?? 0) + n,
-        );
-      }
+      for (let i = 0; i < reports.ids.length; i++)
+        owe(reports.instanceIds[i]!, Number(reports.metadata[i]?.dropped_lines ?? 0));
       throw error;
     });
   };
