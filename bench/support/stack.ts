@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
+import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
 import { killOrphans } from '../../agent/supervisor.js';
 import { createAgentClient, type AgentClient } from '../../core/agent-client.js';
 import { ensureLocalCertificates, type LocalCertificates } from '../../core/tls.js';
@@ -185,6 +185,7 @@ export async function startAgentProcess(
         MINIMCP_MASTER_KEY: masterKeyBase64,
         LOG_LEVEL: 'warn',
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...AGENT_ENVIRONMENT,
         ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

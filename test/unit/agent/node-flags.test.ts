@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
-import { AGENT_NODE_FLAGS } from '../../../agent/node-flags.js';
+import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../../../agent/node-flags.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -27,5 +27,22 @@ describe('AGENT_NODE_FLAGS', () => {
       ...AGENT_NODE_FLAGS,
     ]);
     expect(script?.split(' ')).toEqual([...AGENT_NODE_FLAGS]);
+  });
+
+  it('come with the environment of the systemd unit and of npm run agent', () => {
+    const unit = readFileSync(
+      path.join(REPO_ROOT, 'infra/agent-bundle/minimcp-agent.service'),
+      'utf8',
+    );
+    const packageJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    const entries = Object.entries(AGENT_ENVIRONMENT);
+
+    expect(entries.length).toBeGreaterThan(0);
+    for (const [name, value] of entries) {
+      expect(unit).toMatch(new RegExp(`^Environment=${name}=${value}$`, 'm'));
+      expect(packageJson.scripts.agent).toContain(`${name}=${value} node `);
+    }
   });
 });
