@@ -5,6 +5,7 @@
 import { build } from 'esbuild';
 import { readdir, cp } from 'node:fs/promises';
 import path from 'node:path';
+import { bundleServers } from './bundle-servers.mjs';
 
 const roots = ['core', 'lambdas', 'agent', 'infra', 'mcp-servers', 'bench', 'test/support'];
 const root = path.resolve(import.meta.dirname, '..');
@@ -32,7 +33,7 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
-await bundleServers();
+await bundleServers(path.join(root, 'dist', 'mcp-servers'));
 // Assets that the compiled code reads beside itself.
 for (const asset of ['proto', 'migrations'])
   await cp(path.join(root, asset), path.join(root, 'dist', asset), { recursive: true }).catch(
@@ -41,49 +42,3 @@ for (const asset of ['proto', 'migrations'])
     },
   );
 console.log(`built ${entryPoints.length} files into dist/`);
-
-/**
- * One file per built-in server, minified: a child then starts in about half the
- * CPU time of the transpiled tree (one read and one parse instead of ~300 module
- * resolutions of the MCP SDK, zod and ajv), which is most of create → ready.
- * The seeded `server_script` paths (./mcp-servers/<name>-mcp-server.js) stay.
- */
-async function bundleServers() {
-  const dir = path.join(root, 'mcp-servers');
-  const servers = (await readdir(dir)).filter((name) => name.endsWith('-mcp-server.ts'));
-  await build({
-    entryPoints: servers.map((name) => path.join(dir, name)),
-    outdir: path.join(root, 'dist', 'mcp-servers'),
-    bundle: true,
-    minify: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    sourcemap: 'linked',
-    sourcesContent: false,
-    plugins: [zodEnglishOnly()],
-    logLevel: 'warning',
-  });
-}
-
-/**
- * zod's `locales` namespace (40-odd translations of its error messages, a third
- * of zod's bundled size) is exported whole, so it cannot be tree-shaken; the
- * servers use the default English messages only (zod configures `en` itself).
- */
-function zodEnglishOnly() {
-  return {
-    name: 'zod-english-only',
-    setup(plugin) {
-      plugin.onResolve({ filter: /\/locales\/index\.js$/ }, (args) =>
-        /[/\\]zod[/\\]/.test(args.importer)
-          ? { path: path.join(path.dirname(args.importer), args.path), namespace: 'zod-locales' }
-          : undefined,
-      );
-      plugin.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
-        contents: `export { default as en } from ${JSON.stringify(path.join(path.dirname(args.path), 'en.js'))};`,
-        resolveDir: path.dirname(args.path),
-      }));
-    },
-  };
-}

@@ -2,8 +2,10 @@
 // and each built-in MCP server laid out like dist/ (so paths the code resolves
 // relative to its own module still hold), proto/, the boot-time env writer,
 // and the host files (systemd unit, install script, log shipping config).
+// The servers are bundled by scripts/bundle-servers.mjs, as for `npm run build`.
+import { execFileSync } from 'node:child_process';
 import { buildSync } from 'esbuild';
-import { chmodSync, cpSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../constructs/paths.js';
 
@@ -23,19 +25,10 @@ const BANNER = [
   "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
 ].join(' ');
 
-/** `{ 'dist/mcp-servers/github-mcp-server': '<repo>/mcp-servers/github-mcp-server.ts', ... }` */
+/** The agent and the boot-time env writer (the servers: scripts/bundle-servers.mjs). */
 export function agentEntryPoints(repoRoot = REPO_ROOT): Record<string, string> {
-  const servers = readdirSync(path.join(repoRoot, 'mcp-servers'))
-    .filter((name) => name.endsWith('-mcp-server.ts'))
-    .sort();
   return {
     'dist/agent/main': path.join(repoRoot, 'agent/main.ts'),
-    ...Object.fromEntries(
-      servers.map((name) => [
-        `dist/mcp-servers/${name.replace(/\.ts$/, '')}`,
-        path.join(repoRoot, 'mcp-servers', name),
-      ]),
-    ),
     'bootstrap/write-env': path.join(repoRoot, 'infra/agent-bundle/write-env.ts'),
   };
 }
@@ -62,6 +55,12 @@ export function buildAgentBundle(outputDir: string, repoRoot = REPO_ROOT): void 
     external: ['pg-native'],
     logLevel: 'warning',
   });
+  // A child process: the server bundling is asynchronous (esbuild plugins), CDK's local bundling is not.
+  execFileSync(
+    process.execPath,
+    [path.join(repoRoot, 'scripts/bundle-servers.mjs'), path.join(outputDir, 'dist/mcp-servers')],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   cpSync(path.join(repoRoot, 'proto'), path.join(outputDir, 'dist/proto'), { recursive: true });
   // The bundles are ES modules with a .js extension.
   writeFileSync(

@@ -58,7 +58,11 @@ describe('the agent bundle', () => {
     ];
     for (const entry of entries) {
       const code = readFileSync(path.join(dir, entry), 'utf8');
-      const imported = [...code.matchAll(/^import\s[^;]*?from\s*"([^"]+)"/gm)].map((m) => m[1]!);
+      // Top-level static imports start a line, or follow a `;` once minified (`;import{a}from"x";`).
+      const imported = [
+        ...code.matchAll(/(?:^|;)import\s*(?:[^;"'()]*?\bfrom\s*)?["']([^"']+)["']/gm),
+      ].map((m) => m[1]!);
+      expect(imported.length).toBeGreaterThan(0);
       const packages = imported.filter(
         (name) => !name.startsWith('node:') && !builtins.has(name) && name !== 'pg-native',
       );
