@@ -113,14 +113,14 @@ export async function startAgentGrpcServer(
     async startInstance(request, context) {
       const timeoutMs = request.readyTimeoutMs || options.defaultReadyTimeoutMs;
       const ensured = reconciler.ensure(request.instanceId);
+      let deadline: NodeJS.Timeout | undefined;
       const timer = new Promise<'timeout'>((resolve) => {
-        const t = setTimeout(() => resolve('timeout'), timeoutMs);
-        context.signal.addEventListener('abort', () => {
-          clearTimeout(t);
-          resolve('timeout');
-        });
+        deadline = setTimeout(() => resolve('timeout'), timeoutMs);
+        context.signal.addEventListener('abort', () => resolve('timeout'), { once: true });
       });
-      const outcome = await Promise.race([ensured, timer]);
+      // Cleared whichever wins: a pending deadline would hold the process (and a
+      // closure) for up to the whole timeout after every start.
+      const outcome = await Promise.race([ensured, timer]).finally(() => clearTimeout(deadline));
       if (outcome === 'timeout') {
         const runtime = reconciler.get(request.instanceId);
         return {
