@@ -614,13 +614,13 @@ function createLogSink(
   let refilledAt = performance.now();
   let dropped = 0;
   let droppedSinceNotice = 0;
-  // The last stderr lines, copied into a fixed ring (no allocation per line).
-  let tailRing: Buffer | undefined;
-  const tailLengths = new Int32Array(STDERR_TAIL_LINES);
-  /** 1 where the copy holds only the head of the line (a secret may be cut there). */
-  const tailCut = new Uint8Array(STDERR_TAIL_LINES);
+  // The heads of the last stderr lines, in a ring that grows to STDERR_TAIL_LINES
+  // entries: a child that writes a line or two keeps a few hundred bytes here,
+  // not a fixed 10 KiB buffer (100 instances, bench density).
+  const tailHeads: string[] = [];
+  /** True where the head is not the whole line (a secret may be cut there). */
+  const tailCut: boolean[] = [];
   let tailNext = 0;
-  let tailCount = 0;
 
   const deliver = (stream: ChildLogLine['stream'], text: string): boolean =>
     onLog?.({ stream, text, at: Date.now() }) !== false;
@@ -637,16 +637,13 @@ function createLogSink(
   return {
     line(stream, chunk, start, end, droppedBytes) {
       if (stream === 'stderr') {
-        tailRing ??= Buffer.allocUnsafe(STDERR_TAIL_LINES * STDERR_TAIL_LINE_BYTES);
-        tailLengths[tailNext] = chunk.copy(
-          tailRing,
-          tailNext * STDERR_TAIL_LINE_BYTES,
+        tailHeads[tailNext] = chunk.toString(
+          'utf8',
           start,
           Math.min(end, start + STDERR_TAIL_LINE_BYTES),
         );
-        tailCut[tailNext] = droppedBytes > 0 || end - start > STDERR_TAIL_LINE_BYTES ? 1 : 0;
+        tailCut[tailNext] = droppedBytes > 0 || end - start > STDERR_TAIL_LINE_BYTES;
         tailNext = (tailNext + 1) % STDERR_TAIL_LINES;
-        tailCount = Math.min(tailCount + 1, STDERR_TAIL_LINES);
       }
       if (onLog === undefined) return true;
       if (tokens < 1) {
@@ -671,11 +668,12 @@ function createLogSink(
     flushNotice,
     tail() {
       const lines: string[] = [];
-      for (let i = tailCount; i > 0; i--) {
-        const slot = (tailNext - i + STDERR_TAIL_LINES) % STDERR_TAIL_LINES;
-        const offset = slot * STDERR_TAIL_LINE_BYTES;
-        const text = tailRing!.toString('utf8', offset, offset + tailLengths[slot]!);
-        lines.push(redactor.redactHead(text, STDERR_TAIL_LINE_BYTES, tailCut[slot] === 1));
+      // Oldest first: once the ring is full, the oldest entry is the next one to be overwritten.
+      const count = tailHeads.length;
+      const oldest = count < STDERR_TAIL_LINES ? 0 : tailNext;
+      for (let i = 0; i < count; i++) {
+        const slot = (oldest + i) % count;
+        lines.push(redactor.redactHead(tailHeads[slot]!, STDERR_TAIL_LINE_BYTES, tailCut[slot]!));
       }
       return lines;
     },

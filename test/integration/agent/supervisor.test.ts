@@ -194,6 +194,26 @@ describe('a child that crashes', () => {
   });
 });
 
+describe('the last stderr lines of a failed child', () => {
+  it('are its last 10, oldest first, each cut to its first KiB', async () => {
+    const { supervisor, events } = await supervise(fixture('stderr-then-exit.mjs'), {
+      maxRestarts: 0,
+    });
+    await expect(supervisor.start()).rejects.toThrow();
+
+    const failed = events.find((event) => event.type === 'failed');
+    if (failed?.type !== 'failed') throw new Error('no failed event');
+    expect(failed.stderrTail).toHaveLength(10);
+    expect(failed.stderrTail.map((line) => line.split(' ').slice(0, 2).join(' '))).toEqual(
+      [6, 7, 8, 9, 10, 11, 12, 13, 14, 15].map((n) => `line ${n}`),
+    );
+    // The head of the 2 KB line: at most 1 KiB, less what a secret cut at the end could leave.
+    const long = failed.stderrTail[8]!;
+    expect(long.length).toBeLessThanOrEqual(1_024);
+    expect(long.startsWith(`line 14 ${'x'.repeat(900)}`)).toBe(true);
+  });
+});
+
 describe('stopping', () => {
   it('sends SIGTERM to the group, then SIGKILL after the grace period to a child that ignores it', async () => {
     const { supervisor, events, logs } = await supervise(fixture('ignore-sigterm.mjs'), {
