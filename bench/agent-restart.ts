@@ -26,7 +26,7 @@ export const agentRestartBenchmark: Benchmark = {
   title: `Agent restart after SIGKILL (${INSTANCES} demo instances)`,
   async run(ctx, report) {
     report.method.push(
-      `One agent process (\`dist/agent/main.js\`, default settings) with ${INSTANCES} running \`demo\` instances, written the way the API writes them and started with gRPC StartInstance.`,
+      `One agent process (the agent bundle the nodes install, \`infra/agent-bundle\`, default settings) with ${INSTANCES} running \`demo\` instances, written the way the API writes them and started with gRPC StartInstance.`,
       'The agent is killed with SIGKILL; its children exit when their pipes close. A new agent process is started as the same node (name, state folder, ports, key).',
       `Timed from the new process's spawn: its gRPC Health answering; every instance \`running\` again in the database with a new pid (polled every ${POLL_MS} ms); every instance answering \`tools/list\` through its gateway with its original token (one SDK client each, ${START_CONCURRENCY} at a time, from the moment all are running).`,
     );

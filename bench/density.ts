@@ -54,7 +54,7 @@ export const densityBenchmark: Benchmark = {
   title: `Density (${INSTANCES} demo instances on one agent)`,
   async run(ctx, report) {
     report.method.push(
-      `One agent process (\`dist/agent/main.js\`, default settings: heartbeat 5 s, reconcile 3 s, usage 5 s) with a ${INSTANCES}-port pool.`,
+      `One agent process (the agent bundle the nodes install, \`infra/agent-bundle\`, default settings: heartbeat 5 s, reconcile 3 s, usage 5 s) with a ${INSTANCES}-port pool.`,
       `${INSTANCES} \`demo\` instances written the way the API writes them, started with gRPC StartInstance, ${START_CONCURRENCY} at a time.`,
       `Idle figures after ${SETTLE_MS / 1000} s of settling, over ${IDLE_WINDOW_MS / 1000} s, from /proc: the agent's VmRSS (median of samples every 500 ms) and CPU time; the children's summed VmRSS and CPU.`,
       'Memory per instance added to the agent = (agent RSS with the instances − agent RSS with none) ÷ instances.',

@@ -81,7 +81,7 @@ export const gatewayBenchmark: Benchmark = {
     report.method.push(
       `Tool: server-everything's \`echo\` (${'{message: "hello"}'}), official SDK client ${'(`Client`)'}; ` +
         'stdio transport for the direct path, `StreamableHTTPClientTransport` for both gateways.',
-      'MiniMCP: a real agent process (`dist/agent/main.js`, default settings, access log on) serving an ' +
+      'MiniMCP: a real agent process (the agent bundle the nodes install, `infra/agent-bundle`, default settings, access log on) serving an ' +
         'instance of a type registered as `node …/server-everything/dist/index.js stdio`; every request carries ' +
         '`Authorization: Bearer <token>` and `Origin: http://localhost` (both checked).',
       'supergateway 4.0.0: `--outputTransport streamableHttp --stateful --logLevel none` (its quietest).',

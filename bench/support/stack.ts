@@ -1,8 +1,10 @@
 // The local stack the benchmarks run against: one embedded PostgreSQL for the
 // run (a fresh migrated database per benchmark), the local TLS material, and
-// real host agents as separate processes (`dist/agent/main.js`), so that the
-// agent's memory and CPU can be read from /proc without the load generator in
-// them. Everything started here is registered with the run's cleanup.
+// real host agents as separate processes, so that the agent's memory and CPU
+// can be read from /proc without the load generator in them. The agents run
+// from the bundle the EC2 nodes install (infra/agent-bundle, built once per
+// run): what is measured is what is deployed. Everything started here is
+// registered with the run's cleanup.
 import '../../core/polyfills.js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +17,7 @@ import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
 import { killOrphans } from '../../agent/supervisor.js';
 import { createAgentClient, type AgentClient } from '../../core/agent-client.js';
 import { ensureLocalCertificates, type LocalCertificates } from '../../core/tls.js';
+import { buildAgentBundle } from '../../infra/agent-bundle/build.js';
 import { findFreePort } from '../../infra/local/postgres-server.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/database.js';
 import { startTestPostgres } from '../../test/support/test-postgres.js';
@@ -37,12 +40,15 @@ export interface BenchContext {
   scratchDir(label: string): Promise<string>;
   /** Extra node flags for agent processes (e.g. --cpu-prof), from BENCH_AGENT_NODE_OPTIONS. */
   readonly agentNodeArgs: readonly string[];
+  /** The agent's entry in the run's agent bundle (`<bundle>/dist/agent/main.js`). */
+  agentEntry(): Promise<string>;
 }
 
 /** What lives for the whole run: the PostgreSQL server and the TLS material. */
 export interface SharedStack {
   postgres(): Promise<void>;
   tls(): Promise<LocalCertificates>;
+  agentEntry(): Promise<string>;
 }
 
 export function createSharedStack(
@@ -51,6 +57,7 @@ export function createSharedStack(
 ): SharedStack {
   let postgres: Promise<void> | undefined;
   let certificates: Promise<LocalCertificates> | undefined;
+  let agentEntry: Promise<string> | undefined;
   return {
     postgres() {
       postgres ??= (async () => {
@@ -67,6 +74,16 @@ export function createSharedStack(
         return ensureLocalCertificates(path.join(dir, 'tls'));
       })();
       return certificates;
+    },
+    agentEntry() {
+      agentEntry ??= (async () => {
+        const dir = await mkdtemp(path.join(os.tmpdir(), 'minimcp-bench-agent-bundle-'));
+        runCleanup.defer(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
+        log('building the agent bundle');
+        buildAgentBundle(dir);
+        return path.join(dir, 'dist/agent/main.js');
+      })();
+      return agentEntry;
     },
   };
 }
@@ -94,6 +111,7 @@ export function createBenchContext(
     tls: () => shared.tls(),
     scratchDir,
     agentNodeArgs: (process.env.BENCH_AGENT_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean),
+    agentEntry: () => shared.agentEntry(),
   };
 }
 
@@ -168,10 +186,11 @@ export async function startAgentProcess(
   };
   const { nodeName, dataDir, portRange, grpcPort } = identity;
   const masterKeyBase64 = options.masterKeyBase64 ?? randomBytes(32).toString('base64');
+  const entry = await ctx.agentEntry();
   const child = spawn(
     process.execPath,
     // The flags the agent runs with in production, then any the run adds.
-    [...AGENT_NODE_FLAGS, ...ctx.agentNodeArgs, path.join(DIST_ROOT, 'agent/main.js')],
+    [...AGENT_NODE_FLAGS, ...ctx.agentNodeArgs, entry],
     {
       cwd: dataDir,
       env: {

@@ -53,6 +53,14 @@ export function buildAgentBundle(outputDir: string, repoRoot = REPO_ROOT): void 
     banner: { js: BANNER },
     // An optional native binding pg loads only on request.
     external: ['pg-native'],
+    // Whitespace, comments and syntax only: identifiers keep their names (errors
+    // are told apart by name, e.g. slonik's ConnectionError in the log shipper;
+    // keepNames would cost more memory than minifying saves). The agent's resident
+    // memory after loading: 68 MB, against 83 MB unminified (a comment with one
+    // non-ASCII character makes V8 hold the whole 3.9 MB source as UTF-16) and
+    // 77 MB for the unbundled dist/.
+    minifyWhitespace: true,
+    minifySyntax: true,
     logLevel: 'warning',
   });
   // A child process: the server bundling is asynchronous (esbuild plugins), CDK's local bundling is not.
