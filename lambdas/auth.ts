@@ -1,7 +1,8 @@
 // Bearer authentication: a user API token (mmu_…, looked up by its SHA-256)
 // or the bootstrap admin token from configuration (constant-time compare).
 import type { MiddlewareHandler } from 'hono';
-import { resolveTokenPrincipal } from '../core/db/user-tokens.js';
+import { findTokenPrincipal, touchUserToken } from '../core/db/user-tokens.js';
+import { asSystem } from '../core/db/user-context.js';
 import { ForbiddenError, UnauthenticatedError } from '../core/errors.js';
 import { hashToken, secretsEqual } from '../core/tokens.js';
 import type { AppContext, AppDeps, AppEnv, Principal } from './context.js';
@@ -30,9 +31,12 @@ async function resolvePrincipal(deps: AppDeps, token: string): Promise<Principal
     return { kind: 'bootstrap-admin', role: 'admin' };
   }
   if (!token.startsWith('mmu_')) return null;
-  // The user is not known yet, so the lookup runs as system (in the database
-  // function, one round trip); the hash is the capability.
-  const row = await resolveTokenPrincipal(deps.pool, hashToken(token));
+  // The user is not known yet, so the lookup runs as system; the hash is the capability.
+  const row = await asSystem(deps.pool, async (tx) => {
+    const found = await findTokenPrincipal(tx, hashToken(token));
+    if (found?.touch_due) await touchUserToken(tx, found.token_id);
+    return found;
+  });
   if (!row) return null;
   return {
     kind: 'user',

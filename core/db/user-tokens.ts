@@ -1,7 +1,6 @@
 // user_api_tokens: the bearer tokens API clients present, kept as SHA-256.
 // Row-level security scopes every row to its user; resolving a presented
-// token to its user happens before anyone is known, so it runs as system
-// (inside the database function minimcp_resolve_token).
+// token to its user happens before anyone is known, so it runs as system.
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import { UserRole } from '../domain.js';
@@ -76,21 +75,37 @@ export const TokenPrincipalRow = z.object({
   email: z.string(),
   name: z.string(),
   role: UserRole,
+  /** last_used_at is older than a minute (or unset): worth a write. */
+  touch_due: z.boolean(),
 });
 export type TokenPrincipalRow = z.infer<typeof TokenPrincipalRow>;
 
 /**
  * Resolves a token hash to its principal: not revoked, not expired, and its
- * user active and not deleted; records the use at most once a minute. One
- * statement (migrations/006_token-resolution.sql), in system scope only while
- * it runs: no transaction of its own is needed.
+ * user active and not deleted. Needs system scope (the user is not known yet).
  */
-export async function resolveTokenPrincipal(
+export async function findTokenPrincipal(
   db: CommonQueryMethods,
   tokenHash: string,
 ): Promise<TokenPrincipalRow | null> {
   return db.maybeOne(sql.type(TokenPrincipalRow)`
-    SELECT token_id, token_name, token_expires_at, user_id, email, name, role
-    FROM minimcp_resolve_token(${tokenHash})
+    SELECT t.id AS token_id, t.name AS token_name, t.expires_at AS token_expires_at,
+           u.id AS user_id, u.email, u.name, u.role,
+           (t.last_used_at IS NULL OR t.last_used_at < CURRENT_TIMESTAMP - interval '1 minute') AS touch_due
+    FROM user_api_tokens t
+    JOIN users u ON u.id = t.user_id
+    WHERE t.token_hash = ${tokenHash}
+      AND t.revoked_at IS NULL
+      AND (t.expires_at IS NULL OR t.expires_at > CURRENT_TIMESTAMP)
+      AND u.is_active = true AND u.deleted_at IS NULL
+  `);
+}
+
+/** Records use at most once a minute per token, so reads stay reads. */
+export async function touchUserToken(db: CommonQueryMethods, tokenId: string): Promise<void> {
+  await db.query(sql.unsafe`
+    UPDATE user_api_tokens SET last_used_at = CURRENT_TIMESTAMP
+    WHERE id = ${tokenId}
+      AND (last_used_at IS NULL OR last_used_at < CURRENT_TIMESTAMP - interval '1 minute')
   `);
 }

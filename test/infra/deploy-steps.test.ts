@@ -125,7 +125,6 @@ describe('deploy-time steps', () => {
         '003_partition-maintenance',
         '004_row-level-security',
         '005_seed-data',
-        '006_token-resolution',
       ]);
       const databaseUrl = await parameter(`${prefix}/DATABASE_URL`);
       expect(databaseUrl).toMatch(/^postgres:\/\/minimcp_app:/);

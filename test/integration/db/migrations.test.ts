@@ -214,7 +214,6 @@ describe('migrations', () => {
       '003_partition-maintenance',
       '004_row-level-security',
       '005_seed-data',
-      '006_token-resolution',
     ]);
 
     const tables = await userTables();
@@ -345,7 +344,7 @@ describe('migrations', () => {
 
   it('rolls every migration back to an empty schema, and applies them again', async () => {
     const reverted = await migrate({ databaseUrl: db.url, direction: 'down' });
-    expect(reverted).toHaveLength(6);
+    expect(reverted).toHaveLength(5);
     expect(await userTables()).toEqual([]);
     const functions = await client.query(
       `SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'`,
@@ -353,7 +352,7 @@ describe('migrations', () => {
     expect(functions.rows).toEqual([]);
 
     const again = await migrate({ databaseUrl: db.url, direction: 'up' });
-    expect(again).toHaveLength(6);
+    expect(again).toHaveLength(5);
     expect((await userTables()).filter((t) => TABLES.includes(t)).sort()).toEqual(
       [...TABLES].sort(),
     );
