@@ -124,7 +124,15 @@ interface ResultsFile {
   benchmarks: Record<string, BenchmarkResult>;
 }
 
-const ORDER = ['gateway', 'create-ready', 'density', 'log-ingest', 'port-contention', 'api', 'restart'];
+const ORDER = [
+  'gateway',
+  'create-ready',
+  'density',
+  'log-ingest',
+  'port-contention',
+  'api',
+  'restart',
+];
 
 /**
  * Writes results.json and RESULTS.md. A run of some benchmarks keeps the
