@@ -8,7 +8,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { DatabasePool } from 'slonik';
+import {
+  BackendTerminatedError,
+  BackendTerminatedUnexpectedlyError,
+  ConnectionError,
+  type DatabasePool,
+} from 'slonik';
 import { z } from 'zod';
 import { insertLogColumns, type LogColumns, type NewLogEntry } from '../core/db/logs.js';
 import { LogLevel, LogSource, type JsonObject } from '../core/domain.js';
@@ -75,13 +80,14 @@ function isUnreachable(error: unknown): boolean {
   let current: unknown = error;
   while (current && typeof current === 'object' && !seen.has(current)) {
     seen.add(current);
-    const e = current as { name?: string; code?: string; message?: string; cause?: unknown };
+    // By class: slonik's errors keep the name "Error".
     if (
-      e.name === 'ConnectionError' ||
-      e.name === 'BackendTerminatedError' ||
-      e.name === 'BackendTerminatedUnexpectedlyError'
+      current instanceof ConnectionError ||
+      current instanceof BackendTerminatedError ||
+      current instanceof BackendTerminatedUnexpectedlyError
     )
       return true;
+    const e = current as { code?: string; message?: string; cause?: unknown };
     if (
       typeof e.code === 'string' &&
       (/^(08|57P)/.test(e.code) ||

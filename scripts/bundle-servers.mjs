@@ -6,7 +6,8 @@
 import { build } from 'esbuild';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -56,7 +57,10 @@ function zodEnglishOnly() {
   };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (
+  process.argv[1] &&
+  realpathSync(fileURLToPath(import.meta.url)) === realpathSync(process.argv[1])
+) {
   const outdir = process.argv[2];
   if (!outdir) {
     console.error('usage: node scripts/bundle-servers.mjs <output folder>');

@@ -172,7 +172,7 @@ export interface StartAgentOptions {
   identity?: AgentIdentity;
 }
 
-/** Starts `node dist/agent/main.js` and resolves once its gRPC server answers Health. */
+/** Starts the bundled agent (`<bundle>/dist/agent/main.js`) and resolves once its gRPC server answers Health. */
 export async function startAgentProcess(
   ctx: BenchContext,
   options: StartAgentOptions,

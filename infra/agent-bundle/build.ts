@@ -5,7 +5,7 @@
 // The servers are bundled by scripts/bundle-servers.mjs, as for `npm run build`.
 import { execFileSync } from 'node:child_process';
 import { buildSync } from 'esbuild';
-import { chmodSync, cpSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../constructs/paths.js';
 
@@ -53,9 +53,10 @@ export function buildAgentBundle(outputDir: string, repoRoot = REPO_ROOT): void 
     banner: { js: BANNER },
     // An optional native binding pg loads only on request.
     external: ['pg-native'],
-    // Whitespace, comments and syntax only: identifiers keep their names (errors
-    // are told apart by name, e.g. slonik's ConnectionError in the log shipper;
-    // keepNames would cost more memory than minifying saves). The agent's resident
+    // Whitespace, comments and syntax only: identifiers keep their names (error
+    // names in logs and problem details come from class names, `new.target.name`
+    // in core/errors.ts, and stack traces stay readable; keepNames would cost
+    // more memory than minifying saves). The agent's resident
     // memory after loading: 68 MB, against 83 MB unminified (a comment with one
     // non-ASCII character makes V8 hold the whole 3.9 MB source as UTF-16) and
     // 77 MB for the unbundled dist/.
@@ -69,6 +70,11 @@ export function buildAgentBundle(outputDir: string, repoRoot = REPO_ROOT): void 
     [path.join(repoRoot, 'scripts/bundle-servers.mjs'), path.join(outputDir, 'dist/mcp-servers')],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
+  const servers = readdirSync(path.join(outputDir, 'dist/mcp-servers')).filter((name) =>
+    name.endsWith('-mcp-server.js'),
+  );
+  if (servers.length === 0)
+    throw new Error('agent bundle: scripts/bundle-servers.mjs wrote no server');
   cpSync(path.join(repoRoot, 'proto'), path.join(outputDir, 'dist/proto'), { recursive: true });
   // The bundles are ES modules with a .js extension.
   writeFileSync(

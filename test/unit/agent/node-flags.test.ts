@@ -22,10 +22,7 @@ describe('AGENT_NODE_FLAGS', () => {
     const script = /node (.*) dist\/agent\/main\.js$/.exec(packageJson.scripts.agent ?? '')?.[1];
 
     expect(AGENT_NODE_FLAGS.length).toBeGreaterThan(0);
-    // The unit adds --enable-source-maps for readable production stack traces.
-    expect(execStart?.split(' ').filter((flag) => flag !== '--enable-source-maps')).toEqual([
-      ...AGENT_NODE_FLAGS,
-    ]);
+    expect(execStart?.split(' ')).toEqual([...AGENT_NODE_FLAGS]);
     expect(script?.split(' ')).toEqual([...AGENT_NODE_FLAGS]);
   });
 
