@@ -115,7 +115,7 @@ export function createBenchContext(
   };
 }
 
-/** `size` consecutive ports that nothing listens on now, away from the tests' 20000-40000. */
+/** `size` consecutive ports that nothing listens on now, away from the tests' 20000-32767. */
 export async function findFreePortRange(size: number): Promise<{ start: number; end: number }> {
   for (let attempt = 0; attempt < 30; attempt++) {
     const start = 41_000 + Math.floor(Math.random() * 180) * 100;

@@ -1,8 +1,10 @@
 // The agent bundle the EC2 nodes install, built for real: laid out like dist/,
 // self-contained, its built-in MCP servers answering over stdio, and its
 // boot-time env writer turning IMDS and Secrets Manager into the files the
-// systemd unit reads.
-import { execFile } from 'node:child_process';
+// systemd unit reads; and the bundled agent itself, started the way the unit
+// starts it, serving an instance end to end.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
@@ -15,8 +17,18 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
+import { createAgentClient } from '../../core/agent-client.js';
+import { ensureLocalCertificates } from '../../core/tls.js';
 import { HOST_FILES, buildAgentBundle } from '../../infra/agent-bundle/build.js';
+import { findFreePort } from '../../infra/local/postgres-server.js';
+import { randomPortRange } from '../support/agent-harness.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { makeUser } from '../support/fixtures.js';
+import { createInstanceRow } from '../support/instances.js';
 import { MOTO_CLIENT_CONFIG, startMoto, type MotoServer } from '../support/moto.js';
+import { waitFor } from '../support/wait.js';
 
 const run = promisify(execFile);
 
@@ -180,5 +192,85 @@ describe('the agent bundle', () => {
         rmSync(runtimeDir, { recursive: true, force: true });
       }
     });
+  });
+  describe('the bundled agent, started as the systemd unit starts it', () => {
+    let db: TestDatabase;
+    let workDir: string;
+    let agent: ChildProcess | undefined;
+    let output = '';
+
+    beforeAll(async () => {
+      db = await createTestDatabase();
+      workDir = mkdtempSync(path.join(tmpdir(), 'minimcp-bundled-agent-'));
+    });
+
+    afterAll(async () => {
+      if (agent && agent.exitCode === null && agent.signalCode === null) {
+        agent.kill('SIGKILL');
+        await once(agent, 'exit');
+      }
+      await db?.drop();
+      rmSync(workDir, { recursive: true, force: true });
+    });
+
+    it('registers its node, starts an instance, serves it over MCP and stops cleanly on SIGTERM', async () => {
+      const certificates = await ensureLocalCertificates(path.join(workDir, 'tls'));
+      const portRange = randomPortRange(4);
+      const grpcPort = await findFreePort();
+      agent = spawn(process.execPath, [...AGENT_NODE_FLAGS, path.join(dir, 'dist/agent/main.js')], {
+        cwd: workDir,
+        env: {
+          PATH: process.env.PATH,
+          ...AGENT_ENVIRONMENT,
+          DATABASE_URL: db.agentUrl,
+          MINIMCP_DATA_DIR: path.join(workDir, 'data'),
+          MINIMCP_TLS_DIR: certificates.dir,
+          MINIMCP_NODE_NAME: `bundled-${randomBytes(3).toString('hex')}`,
+          MINIMCP_PORT_RANGE: `${portRange.start}-${portRange.end}`,
+          MINIMCP_GRPC_LISTEN: `127.0.0.1:${grpcPort}`,
+          MINIMCP_MASTER_KEY: randomBytes(32).toString('base64'),
+          MINIMCP_WARM_POOL: '0',
+          LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4_000));
+      agent.stdout!.on('data', keep);
+      agent.stderr!.on('data', keep);
+      const exited = once(agent, 'exit');
+
+      const grpc = createAgentClient({
+        address: `127.0.0.1:${grpcPort}`,
+        tls: certificates.controlPlane,
+        defaultDeadlineMs: 20_000,
+      });
+      const mcp = new Client({ name: 'bundled-agent-test', version: '1.0.0' });
+      try {
+        await waitFor(
+          `the bundled agent's gRPC health (output: ${output})`,
+          () => grpc.health().catch(() => undefined),
+          60_000,
+        );
+        const user = await makeUser(db.owner);
+        const instance = await createInstanceRow(db.owner, { userId: user.id });
+        const started = await grpc.startInstance({ instanceId: instance.id });
+        expect(started.instance).toMatchObject({ status: 'running' });
+
+        await mcp.connect(
+          new StreamableHTTPClientTransport(new URL(instance.url), {
+            requestInit: { headers: { Authorization: `Bearer ${instance.token}` } },
+          }),
+        );
+        const { tools } = await mcp.listTools();
+        expect(tools.map((tool) => tool.name)).toContain('echo');
+      } finally {
+        await mcp.close().catch(() => undefined);
+        grpc.close();
+      }
+
+      agent.kill('SIGTERM');
+      const [code] = await exited;
+      expect({ code, output }).toEqual({ code: 0, output: expect.any(String) });
+    }, 120_000);
   });
 });

@@ -25,9 +25,17 @@ export interface AgentHarness {
 /** Built MCP servers (npm test builds first): the agent runs them from dist/. */
 export const DIST_ROOT = fileURLToPath(new URL('../../dist/', import.meta.url));
 
+/**
+ * Where agents under test get their port ranges: below Linux's ephemeral range
+ * (32768-60999), from which every outgoing connection (PostgreSQL, gRPC, MCP
+ * clients) takes its local port; a range up there can find a port taken.
+ */
+const TEST_PORTS = { first: 20_000, last: 32_767 };
+
 /** A port range unlikely to collide with other test files running in parallel. */
 export function randomPortRange(size: number): { start: number; end: number } {
-  const start = 20_000 + Math.floor(Math.random() * 2000) * 10;
+  const slots = Math.floor((TEST_PORTS.last - TEST_PORTS.first + 1 - size) / 10);
+  const start = TEST_PORTS.first + Math.floor(Math.random() * slots) * 10;
   return { start, end: start + size - 1 };
 }
 
