@@ -13,12 +13,13 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
 import { killOrphans } from '../../agent/supervisor.js';
 import { createAgentClient, type AgentClient } from '../../core/agent-client.js';
 import { ensureLocalCertificates, type LocalCertificates } from '../../core/tls.js';
 import { buildAgentBundle } from '../../infra/agent-bundle/build.js';
 import { findFreePort } from '../../infra/local/postgres-server.js';
+import { agentProcessEnv } from '../../test/support/agent-process.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/database.js';
 import { startTestPostgres } from '../../test/support/test-postgres.js';
 import type { Cleanup } from './cleanup.js';
@@ -194,17 +195,15 @@ export async function startAgentProcess(
     {
       cwd: dataDir,
       env: {
-        PATH: process.env.PATH,
-        DATABASE_URL: options.databaseUrl,
-        MINIMCP_DATA_DIR: dataDir,
-        MINIMCP_TLS_DIR: tls.dir,
-        MINIMCP_NODE_NAME: nodeName,
-        MINIMCP_PORT_RANGE: `${portRange.start}-${portRange.end}`,
-        MINIMCP_GRPC_LISTEN: `127.0.0.1:${grpcPort}`,
-        MINIMCP_MASTER_KEY: masterKeyBase64,
-        LOG_LEVEL: 'warn',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        ...AGENT_ENVIRONMENT,
+        ...agentProcessEnv({
+          databaseUrl: options.databaseUrl,
+          dataDir,
+          tlsDir: tls.dir,
+          nodeName,
+          portRange,
+          grpcPort,
+          masterKeyBase64,
+        }),
         ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

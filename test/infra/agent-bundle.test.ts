@@ -18,12 +18,13 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
 import { createAgentClient } from '../../core/agent-client.js';
 import { ensureLocalCertificates } from '../../core/tls.js';
 import { HOST_FILES, buildAgentBundle } from '../../infra/agent-bundle/build.js';
 import { findFreePort } from '../../infra/local/postgres-server.js';
 import { randomPortRange } from '../support/agent-harness.js';
+import { agentProcessEnv } from '../support/agent-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeUser } from '../support/fixtures.js';
 import { createInstanceRow } from '../support/instances.js';
@@ -215,22 +216,20 @@ describe('the agent bundle', () => {
 
     it('registers its node, starts an instance, serves it over MCP and stops cleanly on SIGTERM', async () => {
       const certificates = await ensureLocalCertificates(path.join(workDir, 'tls'));
-      const portRange = randomPortRange(4);
       const grpcPort = await findFreePort();
       agent = spawn(process.execPath, [...AGENT_NODE_FLAGS, path.join(dir, 'dist/agent/main.js')], {
         cwd: workDir,
         env: {
-          PATH: process.env.PATH,
-          ...AGENT_ENVIRONMENT,
-          DATABASE_URL: db.agentUrl,
-          MINIMCP_DATA_DIR: path.join(workDir, 'data'),
-          MINIMCP_TLS_DIR: certificates.dir,
-          MINIMCP_NODE_NAME: `bundled-${randomBytes(3).toString('hex')}`,
-          MINIMCP_PORT_RANGE: `${portRange.start}-${portRange.end}`,
-          MINIMCP_GRPC_LISTEN: `127.0.0.1:${grpcPort}`,
-          MINIMCP_MASTER_KEY: randomBytes(32).toString('base64'),
+          ...agentProcessEnv({
+            databaseUrl: db.agentUrl,
+            dataDir: path.join(workDir, 'data'),
+            tlsDir: certificates.dir,
+            nodeName: `bundled-${randomBytes(3).toString('hex')}`,
+            portRange: randomPortRange(4),
+            grpcPort,
+            masterKeyBase64: randomBytes(32).toString('base64'),
+          }),
           MINIMCP_WARM_POOL: '0',
-          LOG_LEVEL: 'warn',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -247,10 +246,12 @@ describe('the agent bundle', () => {
       const mcp = new Client({ name: 'bundled-agent-test', version: '1.0.0' });
       try {
         await waitFor(
-          `the bundled agent's gRPC health (output: ${output})`,
+          "the bundled agent's gRPC health",
           () => grpc.health().catch(() => undefined),
           60_000,
-        );
+        ).catch((error: unknown) => {
+          throw new Error(`${(error as Error).message}; agent output: ${output}`);
+        });
         const user = await makeUser(db.owner);
         const instance = await createInstanceRow(db.owner, { userId: user.id });
         const started = await grpc.startInstance({ instanceId: instance.id });

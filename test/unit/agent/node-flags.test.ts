@@ -8,17 +8,14 @@ import { describe, expect, it } from '@jest/globals';
 import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../../../agent/node-flags.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const unit = readFileSync(path.join(REPO_ROOT, 'infra/agent-bundle/minimcp-agent.service'), 'utf8');
+const packageJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+  scripts: Record<string, string>;
+};
 
 describe('AGENT_NODE_FLAGS', () => {
   it('are the flags of the systemd unit and of npm run agent', () => {
-    const unit = readFileSync(
-      path.join(REPO_ROOT, 'infra/agent-bundle/minimcp-agent.service'),
-      'utf8',
-    );
     const execStart = /^ExecStart=\S+ (.*) \S+\/dist\/agent\/main\.js$/m.exec(unit)?.[1];
-    const packageJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
-      scripts: Record<string, string>;
-    };
     const script = /node (.*) dist\/agent\/main\.js$/.exec(packageJson.scripts.agent ?? '')?.[1];
 
     expect(AGENT_NODE_FLAGS.length).toBeGreaterThan(0);
@@ -27,13 +24,6 @@ describe('AGENT_NODE_FLAGS', () => {
   });
 
   it('come with the environment of the systemd unit and of npm run agent', () => {
-    const unit = readFileSync(
-      path.join(REPO_ROOT, 'infra/agent-bundle/minimcp-agent.service'),
-      'utf8',
-    );
-    const packageJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
-      scripts: Record<string, string>;
-    };
     const entries = Object.entries(AGENT_ENVIRONMENT);
 
     expect(entries.length).toBeGreaterThan(0);
