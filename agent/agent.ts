@@ -21,7 +21,8 @@ import { startHeartbeat } from './heartbeat.js';
 import { createLogShipper } from './log-shipper.js';
 import { acquireNodeLease } from './node-lease.js';
 import { createReconciler, type Reconciler } from './reconciler.js';
-import { createChildRegistry, killOrphans, type ChildRegistry } from './supervisor.js';
+import { createChildRegistry, sweepChildren, type ChildRegistry } from './child-registry.js';
+import { createSurvivors, isReattachable } from './survivors.js';
 import { isPoolable, resolveCommand } from './server-command.js';
 import { startUsageSampler } from './usage.js';
 import { createWarmPool, type WarmPool, type WarmPoolEntry } from './warm-pool.js';
@@ -67,6 +68,7 @@ async function startWarmPool(
     serversRoot: string;
     cwd: string;
     registry: ChildRegistry;
+    stdioRoot: string;
     logger: Logger;
     fillWhen: Promise<unknown>;
   },
@@ -91,6 +93,7 @@ async function startWarmPool(
     entries,
     cwd: options.cwd,
     registry: options.registry,
+    stdioRoot: options.stdioRoot,
     fillWhen: options.fillWhen,
     onDiagnostic: (message, context) => options.logger.warn(context, message),
   });
@@ -144,9 +147,11 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     });
     cleanup.push(() => pool.end());
 
-    const orphans = await killOrphans(stateDir);
-    if (orphans.length > 0)
-      log.warn({ count: orphans.length }, 'killed children left by a previous agent');
+    // Children a previous agent left (it was killed or crashed): those that
+    // can be re-attached wait for their instances; every other one is killed.
+    const swept = await sweepChildren(stateDir, { keep: isReattachable });
+    if (swept.killed.length > 0)
+      log.warn({ count: swept.killed.length }, 'killed children left by a previous agent');
 
     const tls = options.tls ?? (await agentTlsMaterial(config, dataDir));
     const cipher = createEnvelopeCipher({
@@ -178,7 +183,9 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     });
     cleanup.push(() => shipper.close());
 
-    const registry = createChildRegistry(stateDir);
+    const registry = createChildRegistry(stateDir, swept.kept);
+    const survivors = createSurvivors(swept.kept, registry);
+    const stdioRoot = path.join(stateDir, 'stdio');
     const serversRoot = options.serversRoot ?? DEFAULT_SERVERS_ROOT;
     let firstPassDone!: () => void;
     const firstPass = new Promise<void>((resolve) => (firstPassDone = resolve));
@@ -186,6 +193,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       serversRoot,
       cwd: path.join(stateDir, 'warm-pool'),
       registry,
+      stdioRoot,
       logger: log,
       fillWhen: firstPass,
     });
@@ -197,12 +205,23 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       nodeId: node.id,
       intervalMs: config.MINIMCP_RECONCILE_SECONDS * 1000,
       logger: log,
+      // Once every desired instance had its chance to claim its survivor, the rest go.
+      onPassDone: () => {
+        if (survivors.size === 0) return;
+        const killed = survivors.killUnclaimed();
+        log.warn(
+          { count: killed.length },
+          'killed children of a previous agent whose instances no longer run here',
+        );
+      },
       deps: {
         nodeId: node.id,
         pool,
         cipher,
         shipper,
         registry,
+        stdioRoot,
+        survivors,
         ...(warmPool ? { warmPool } : {}),
         serversRoot,
         workRoot: path.join(stateDir, 'instances'),

@@ -27,6 +27,7 @@ import {
   type Supervisor,
   type SupervisorEvent,
 } from './supervisor.js';
+import { launchFingerprint, type Survivors } from './survivors.js';
 
 export type RuntimeState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 
@@ -46,6 +47,10 @@ export interface RuntimeDeps {
   cipher: EnvelopeCipher;
   shipper: LogShipper;
   registry: ChildRegistry;
+  /** Where children's stdio FIFO folders go (agent/child-stdio.ts). */
+  stdioRoot?: string;
+  /** Children a previous agent left running, for their instances to take over. */
+  survivors?: Survivors;
   /** Pre-spawned children of built-in types; unset or empty: every start spawns. */
   warmPool?: WarmPool;
   /** Folder the built-in `server_script` paths are relative to (dist/). */
@@ -121,6 +126,11 @@ function describeEvent(event: SupervisorEvent): { level: LogLevel; message: stri
         message: `spawned pid ${event.pid} (attempt ${event.attempt}${event.warm ? ', from the warm pool' : ''})`,
       };
     case 'ready':
+      if (event.adopted)
+        return {
+          level: 'info',
+          message: `re-attached to pid ${event.pid} (started by a previous agent): ${event.initializeResult.serverInfo.name} ${event.initializeResult.serverInfo.version}`,
+        };
       return {
         level: 'info',
         message: `ready in ${Math.round(event.handshakeMs)} ms: ${event.initializeResult.serverInfo.name} ${event.initializeResult.serverInfo.version}`,
@@ -155,6 +165,8 @@ export function createInstanceRuntime(
   let expiryTimer: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
   let readyCount = 0;
+  /** The first child was a previous agent's, taken over rather than spawned. */
+  let reattached = false;
   const recent: RuntimeLogLine[] = [];
   const logListeners = new Set<(line: RuntimeLogLine) => void>();
   const log = deps.logger.child({ instanceId: id, port });
@@ -251,6 +263,7 @@ export function createInstanceRuntime(
     if (described) emit(described.level, 'system', described.message);
     if (event.type === 'ready') {
       readyCount++;
+      if (readyCount === 1) reattached = event.adopted;
       if (readyCount > 1 && state === 'running') {
         void writeState(
           { processId: event.pid, status: 'running', errorMessage: null },
@@ -333,6 +346,8 @@ export function createInstanceRuntime(
       }
 
       await mkdir(workDir, { recursive: true, mode: 0o700 });
+      const fingerprint = launchFingerprint({ command, args, env });
+      const survivor = deps.survivors?.claim(id, fingerprint);
       supervisor = createSupervisor({
         command,
         args,
@@ -341,6 +356,9 @@ export function createInstanceRuntime(
         secrets: secretsOf(key),
         label: id,
         registry: deps.registry,
+        fingerprint,
+        ...(survivor ? { adopt: survivor } : {}),
+        ...(deps.stdioRoot ? { stdioRoot: deps.stdioRoot } : {}),
         handshakeTimeoutMs: deps.handshakeTimeoutMs,
         stopGraceMs: deps.stopGraceMs,
         maxRestarts: deps.maxRestarts,
@@ -377,7 +395,10 @@ export function createInstanceRuntime(
       }
       const moved = !(await writeState(
         { status: 'running', processId: supervisor.pid ?? null, errorMessage: null },
-        { type: 'started', data: { pid: supervisor.pid ?? null, port: spec.assigned_port } },
+        {
+          type: reattached ? 'reattached' : 'started',
+          data: { pid: supervisor.pid ?? null, port: spec.assigned_port },
+        },
       ));
       if (moved) {
         await stop('moved');

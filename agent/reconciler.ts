@@ -56,6 +56,8 @@ export function createReconciler(options: {
   intervalMs: number;
   /** Starts at once; the rest wait (a node restart brings back many instances). */
   startConcurrency?: number;
+  /** Called after each pass that read the desired state and acted on all of it. */
+  onPassDone?: () => void;
   logger: Logger;
 }): Reconciler {
   const runtimes = new Map<string, InstanceRuntime>();
@@ -103,6 +105,7 @@ export function createReconciler(options: {
       if (row && shouldRun(row, options.nodeId)) continue; // changed between the two reads
       await stopRuntime(runtime, stopReasonFor(row, options.nodeId));
     }
+    options.onPassDone?.();
   };
 
   const reconcile = (): Promise<void> => {

@@ -3,11 +3,26 @@
 // (SIGTERM, then SIGKILL), and turns its output into bounded, redacted lines.
 // It owns the child, its pipes, its timers and its entry in children.json.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import { randomUUID } from 'node:crypto';
 import { McpServerStartError } from '../core/errors.js';
+import { ChildInitializeResult, type ChildRecord, type ChildRegistry } from './child-registry.js';
+import {
+  attachChildStdio,
+  DEFAULT_STDIO_ROOT,
+  prepareChildStdio,
+  removeChildStdio,
+  type ChildStdioStreams,
+} from './child-stdio.js';
+import {
+  CLOCK_TICKS,
+  isRunning,
+  killGroup,
+  pageSize,
+  readProcStat,
+  readResidentPages,
+} from './proc.js';
 import { createRedactor, type Redactor } from './redactor.js';
 import {
   answerUnrouted,
@@ -19,17 +34,11 @@ import {
   type StdioConnection,
 } from './stdio-connection.js';
 
+export { ChildInitializeResult };
+export type { ChildRecord, ChildRegistry };
+
 /** The protocol version the agent asks a child for; the child answers with its own. */
 export const AGENT_PROTOCOL_VERSION = '2025-11-25';
-
-/** What the child said about itself in its `initialize` answer. */
-export const ChildInitializeResult = z.looseObject({
-  protocolVersion: z.string(),
-  capabilities: z.record(z.string(), z.unknown()),
-  serverInfo: z.looseObject({ name: z.string(), version: z.string() }),
-  instructions: z.string().optional(),
-});
-export type ChildInitializeResult = z.infer<typeof ChildInitializeResult>;
 
 export type SupervisorState =
   'idle' | 'starting' | 'ready' | 'backoff' | 'failed' | 'stopping' | 'stopped';
@@ -56,6 +65,8 @@ export type SupervisorEvent =
   | {
       type: 'ready';
       pid: number;
+      /** Re-attached to a child a previous agent started (no handshake: its answer was recorded). */
+      adopted: boolean;
       handshakeMs: number;
       connection: StdioConnection;
       initializeResult: ChildInitializeResult;
@@ -84,8 +95,17 @@ export interface SupervisorOptions {
   secrets?: readonly string[];
   /** Names the child in children.json and in error messages (an instance id). */
   label?: string;
-  /** Records the child's process group so a restarted agent can kill orphans. */
+  /** Records the child so that a restarted agent re-attaches to it or kills it. */
   registry?: ChildRegistry;
+  /** Where each child's stdio FIFOs get a folder (default: a folder under the OS temp dir). */
+  stdioRoot?: string;
+  /** Recorded with the child: what it was started with (agent/survivors.ts). */
+  fingerprint?: string;
+  /**
+   * A child a previous agent started (from its children.json) to re-attach to
+   * instead of spawning; if it is gone by now, `start` spawns a new one.
+   */
+  adopt?: ChildRecord;
   handshakeTimeoutMs?: number;
   stopGraceMs?: number;
   /** Restarts after unexpected exits before the terminal `failed`. */
@@ -143,6 +163,8 @@ export interface Supervisor {
 /** A child spawned ahead of time that waits for its instance on a pipe. */
 export interface WarmChild {
   readonly child: ChildProcess;
+  /** The agent's ends of its stdio FIFOs. */
+  readonly stdio: ChildStdioStreams;
   /** Sends what a cold spawn would have put in the environment, and the working directory. */
   bind(binding: { env: Readonly<Record<string, string>>; cwd: string }): void;
 }
@@ -157,7 +179,9 @@ export function baseChildEnv(home: string): Record<string, string> {
 }
 
 interface Run {
-  child: ChildProcess;
+  /** Undefined for a child re-attached after an agent restart: it is not this process's child. */
+  child: ChildProcess | undefined;
+  stdio: ChildStdioStreams;
   /** Adopted from the warm pool rather than spawned. */
   warm: boolean;
   pid: number;
@@ -189,6 +213,8 @@ const STDERR_TAIL_LINES = 10;
 const STDERR_TAIL_LINE_BYTES = 1_024;
 /** Lines that arrive between a child's exit and its pipes closing still count. */
 const PIPE_DRAIN_MS = 200;
+/** How often a re-attached child (no exit event: not our child) is checked for life. */
+const ADOPTED_POLL_MS = 2_000;
 
 export function createSupervisor(options: SupervisorOptions): Supervisor {
   const settings = { ...DEFAULTS, ...definedOnly(options) };
@@ -214,28 +240,93 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
 
   const env: Record<string, string> = { ...baseChildEnv(options.cwd), ...options.env };
 
-  function spawnChild(attempt: number, warm: WarmChild | undefined): Run {
-    mkdirSync(options.cwd, { recursive: true });
-    const child =
-      warm?.child ??
-      spawn(options.command, options.args ?? [], {
-        cwd: options.cwd,
-        env,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        // Its own process group, so stop and killOrphans reach its children too.
-        detached: true,
-      });
+  const stdioRoot = options.stdioRoot ?? DEFAULT_STDIO_ROOT;
+
+  /** Spawns a child on new stdio FIFOs, or takes `warm` (which has its own). */
+  async function spawnChild(attempt: number, warm: WarmChild | undefined): Promise<Run> {
+    let child: ChildProcess;
+    let stdio: ChildStdioStreams;
+    if (warm !== undefined) {
+      ({ child, stdio } = warm);
+    } else {
+      mkdirSync(options.cwd, { recursive: true });
+      const prepared = await prepareChildStdio(path.join(stdioRoot, randomUUID()));
+      try {
+        child = spawn(options.command, options.args ?? [], {
+          cwd: options.cwd,
+          env,
+          stdio: [...prepared.childFds],
+          // Its own process group, so stop and killOrphans reach its children too.
+          detached: true,
+        });
+      } catch (error) {
+        // spawn() throws for some failures (EMFILE, EAGAIN) instead of emitting 'error'.
+        prepared.releaseChildFds();
+        prepared.destroy();
+        void removeChildStdio(prepared.dir);
+        throw error;
+      } finally {
+        // Only the child holds its ends now: its exit is the pipes' EOF.
+        prepared.releaseChildFds();
+      }
+      stdio = prepared;
+    }
     const pid = child.pid ?? 0;
+    const stat = pid === 0 ? undefined : readProcStat(pid);
+    const current = wireRun({
+      child,
+      stdio,
+      pid,
+      startTicks: stat?.startTicks,
+      spawnedAt: Date.now(),
+      warm: warm !== undefined,
+      // A warm child's load, before it was taken, is not this instance's CPU use.
+      cpuTicks: warm !== undefined ? (stat?.cpuTicks ?? 0) : 0,
+    });
+    if (pid !== 0) {
+      options.registry?.add(recordOf(current));
+      emit({ type: 'spawned', pid, attempt, warm: warm !== undefined });
+    }
+    // Listeners are in place: now the warm child may start talking.
+    warm?.bind({ env: options.env ?? {}, cwd: options.cwd });
+    return current;
+  }
+
+  function recordOf(current: Run, result?: ChildInitializeResult): ChildRecord {
+    return {
+      pid: current.pid,
+      pgid: current.pid,
+      ...(current.startTicks !== undefined ? { startTicks: current.startTicks } : {}),
+      label,
+      command: options.command,
+      spawnedAt: current.spawnedAt,
+      stdioDir: current.stdio.dir,
+      ...(options.fingerprint !== undefined ? { fingerprint: options.fingerprint } : {}),
+      ...(result !== undefined ? { initializeResult: result } : {}),
+    };
+  }
+
+  /** The line splitting, backpressure, connection and exit watch of one child. */
+  function wireRun(base: {
+    child: ChildProcess | undefined;
+    stdio: ChildStdioStreams;
+    pid: number;
+    startTicks: number | undefined;
+    spawnedAt: number;
+    warm: boolean;
+    cpuTicks: number;
+  }): Run {
+    const { child, stdio, pid } = base;
     const stderr = createLineSplitter({
       maxLineBytes: settings.maxLogLineChars + redactor.longestSecret,
       onLine: (chunk, start, end, dropped) => {
         if (!logs.line('stderr', chunk, start, end, dropped)) gate.refuse('stderr');
       },
     });
-    const gate = createOutputGate(child, stderr, options.whenLogRoom);
+    const gate = createOutputGate(stdio, stderr, options.whenLogRoom);
     const connection = createStdioConnection({
-      input: child.stdin!,
-      output: child.stdout!,
+      input: stdio.stdin,
+      output: stdio.stdout,
       onStrayLine: (chunk, start, end, dropped) => {
         if (!logs.line('stdout', chunk, start, end, dropped)) gate.refuse('stdout');
       },
@@ -244,41 +335,96 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     });
     // Until the gateway binds, the agent is the child's only peer.
     connection.onmessage = (message) => answerUnrouted(connection, message);
-    child.stderr!.on('data', (chunk: Buffer) => gate.feed(chunk));
-    child.stderr!.once('end', () => stderr.end());
+    stdio.stderr.on('data', (chunk: Buffer) => gate.feed(chunk));
+    stdio.stderr.once('end', () => stderr.end());
     // Pipe errors end in the process's exit, which `exited` reports; a stream
     // 'error' without a listener would take the whole agent down instead.
-    child.stdout!.on('error', () => undefined);
-    child.stderr!.on('error', () => undefined);
+    stdio.stdin.on('error', () => undefined);
+    stdio.stdout.on('error', () => undefined);
+    stdio.stderr.on('error', () => undefined);
 
-    const stat = pid === 0 ? undefined : readProcStat(pid);
     const current: Run = {
       child,
-      warm: warm !== undefined,
+      stdio,
+      warm: base.warm,
       pid,
-      startTicks: stat?.startTicks,
-      spawnedAt: Date.now(),
+      startTicks: base.startTicks,
+      spawnedAt: base.spawnedAt,
       connection,
       exited: undefined as unknown as Promise<ChildExit>,
       exit: undefined,
       stopping: false,
       killReason: undefined,
-      // A warm child's load, before it was taken, is not this instance's CPU use.
-      lastCpuTicks: warm !== undefined ? (stat?.cpuTicks ?? 0) : 0,
+      lastCpuTicks: base.cpuTicks,
       lastSampleAt: Date.now(),
     };
-    const settle = (exit: ChildExit): ChildExit => {
+    /** Records the exit at once; resolves once the FIFO folder is gone too. */
+    const settle = async (exit: ChildExit): Promise<ChildExit> => {
       current.exit = exit;
       connection.close(`the MCP server ${exit.reason}`);
+      stdio.destroy();
       if (pid !== 0) {
         // Anything it left behind in its group goes with it.
         killGroup(pid, 'SIGKILL');
         options.registry?.remove(pid);
       }
       logs.flushNotice();
+      await removeChildStdio(stdio.dir).catch(() => undefined);
       return exit;
     };
+    /** After the exit, the last lines (the crash) still in the pipes are read. */
+    const drainThen = (finish: () => void): void => {
+      // A dead child writes no more, so backpressure no longer applies.
+      gate.open();
+      let open = 2;
+      const timer = setTimeout(done, PIPE_DRAIN_MS);
+      const onClose = (): void => {
+        open -= 1;
+        if (open === 0) done();
+      };
+      stdio.stdout.once('close', onClose);
+      stdio.stderr.once('close', onClose);
+      if (stdio.stdout.closed) onClose();
+      if (stdio.stderr.closed) onClose();
+      function done(): void {
+        if (timer === undefined) return;
+        clearTimeout(timer);
+        stdio.stdout.off('close', onClose);
+        stdio.stderr.off('close', onClose);
+        stderr.end();
+        finish();
+      }
+    };
     current.exited = new Promise<ChildExit>((resolve) => {
+      if (child === undefined) {
+        // Re-attached: not our child, so no exit event and no exit status. It is
+        // gone when its pid is (checked when its stdout closes, and now and then).
+        const check = (): void => {
+          if (isRunning(pid, base.startTicks)) return;
+          clearInterval(poll);
+          drainThen(() =>
+            resolve(
+              settle({
+                code: null,
+                signal: null,
+                reason:
+                  current.killReason ??
+                  'exited (exit status unknown: it was started by a previous agent)',
+              }),
+            ),
+          );
+        };
+        const poll = setInterval(check, ADOPTED_POLL_MS);
+        poll.unref();
+        stdio.stdout.once('close', () => {
+          // EOF: the child closed its stdout or exited; exiting takes a moment.
+          clearInterval(poll);
+          const soon = setInterval(check, 50);
+          soon.unref();
+          current.exited.finally(() => clearInterval(soon)).catch(() => undefined);
+        });
+        return;
+      }
       child.on('error', (error: NodeJS.ErrnoException) => {
         // Without a pid, spawn itself failed (ENOENT, EACCES) and no exit follows.
         if (pid === 0)
@@ -288,35 +434,14 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         else logs.system(`process error: ${error.code ?? error.message}`);
       });
       child.once('exit', (code, signal) => {
-        // Let the pipes drain so the last stderr lines (the crash) are seen:
-        // a dead child writes no more, so backpressure no longer applies.
-        gate.open();
-        const timer = setTimeout(finish, PIPE_DRAIN_MS);
-        child.once('close', finish);
-        function finish(): void {
-          clearTimeout(timer);
-          child.off('close', finish);
-          stderr.end();
+        drainThen(() => {
           const reason =
             current.killReason ??
             (signal !== null ? `killed by ${signal}` : `exited with code ${code}`);
           resolve(settle({ code, signal, reason }));
-        }
+        });
       });
     });
-    if (pid !== 0) {
-      options.registry?.add({
-        pid,
-        pgid: pid,
-        startTicks: current.startTicks,
-        label,
-        command: options.command,
-        spawnedAt: current.spawnedAt,
-      });
-      emit({ type: 'spawned', pid, attempt, warm: warm !== undefined });
-    }
-    // Listeners are in place: now the warm child may start talking.
-    warm?.bind({ env: options.env ?? {}, cwd: options.cwd });
     void current.exited.then((exit) =>
       emit({
         type: 'exited',
@@ -329,13 +454,55 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     return current;
   }
 
+  /**
+   * Re-attaches to the child a previous agent recorded: its FIFOs opened again,
+   * its recorded `initialize` answer used. Undefined if it is gone meanwhile
+   * (then it is killed for good and its record dropped).
+   */
+  function adoptRun(record: ChildRecord): Run | undefined {
+    let stdio: ChildStdioStreams | undefined;
+    if (
+      record.stdioDir !== undefined &&
+      record.initializeResult !== undefined &&
+      isRunning(record.pid, record.startTicks)
+    ) {
+      try {
+        stdio = attachChildStdio(record.stdioDir);
+      } catch (error) {
+        logs.system(
+          `could not re-attach to pid ${record.pid} (${(error as NodeJS.ErrnoException).code ?? String(error)}); starting a new process`,
+        );
+      }
+    }
+    if (stdio === undefined) {
+      killGroup(record.pgid, 'SIGKILL');
+      options.registry?.remove(record.pid);
+      if (record.stdioDir !== undefined) void removeChildStdio(record.stdioDir);
+      return undefined;
+    }
+    return wireRun({
+      child: undefined,
+      stdio,
+      pid: record.pid,
+      startTicks: record.startTicks,
+      spawnedAt: record.spawnedAt,
+      warm: false,
+      cpuTicks: readProcStat(record.pid)?.cpuTicks ?? 0,
+    });
+  }
+
   /** Spawns (or adopts a warm child) and handshakes; on failure the child is gone before this rejects. */
   async function launch(
     attempt: number,
     mayTakeWarm = attempt === 0,
   ): Promise<ChildInitializeResult> {
     state = 'starting';
-    const current = spawnChild(attempt, mayTakeWarm ? options.takeWarmChild?.() : undefined);
+    const current = await spawnChild(attempt, mayTakeWarm ? options.takeWarmChild?.() : undefined);
+    if (state !== 'starting') {
+      // stop() came while the FIFOs were being made: it found no child to end.
+      await terminate(current, 0);
+      throw stoppedWhileStarting();
+    }
     run = current;
     const startedAt = performance.now();
     if (current.pid === 0) {
@@ -394,13 +561,37 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     }
     if (current.stopping || current.exit !== undefined) throw stoppedWhileStarting();
     current.connection.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    // With its answer on record, a new agent can take this child over.
+    options.registry?.add(recordOf(current, result));
     initializeResult = result;
     state = 'ready';
     void current.exited.then((exit) => onExit(current, exit));
     emit({
       type: 'ready',
       pid: current.pid,
+      adopted: false,
       handshakeMs: performance.now() - startedAt,
+      connection: current.connection,
+      initializeResult: result,
+    });
+    return result;
+  }
+
+  /** Takes over a previous agent's child, or starts a new one if that is gone. */
+  async function adopt(record: ChildRecord): Promise<ChildInitializeResult> {
+    const current = adoptRun(record);
+    const result = record.initializeResult;
+    if (current === undefined || result === undefined) return launch(0);
+    run = current;
+    initializeResult = result;
+    state = 'ready';
+    options.registry?.add(recordOf(current, result));
+    void current.exited.then((exit) => onExit(current, exit));
+    emit({
+      type: 'ready',
+      pid: current.pid,
+      adopted: true,
+      handshakeMs: 0,
       connection: current.connection,
       initializeResult: result,
     });
@@ -478,7 +669,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     current.stopping = true;
     if (current.exit !== undefined) return current.exit;
     if (current.pid === 0) return current.exited;
-    current.child.stdin?.end();
+    current.stdio.stdin.end();
     if (graceMs > 0) {
       killGroup(current.pid, 'SIGTERM');
       let timer: NodeJS.Timeout | undefined;
@@ -498,21 +689,23 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       if (startCalled)
         return Promise.reject(new Error('a supervisor starts once; create a new one to restart'));
       startCalled = true;
-      return launch(0).catch((error: unknown) => {
-        if (state !== 'stopping' && state !== 'stopped') {
-          state = 'failed';
-          const exit = run?.exit;
-          emit({
-            type: 'failed',
-            code: exit?.code ?? null,
-            signal: exit?.signal ?? null,
-            reason: error instanceof Error ? error.message : String(error),
-            stderrTail: logs.tail(),
-          });
-        }
-        run = undefined;
-        throw error;
-      });
+      return (options.adopt !== undefined ? adopt(options.adopt) : launch(0)).catch(
+        (error: unknown) => {
+          if (state !== 'stopping' && state !== 'stopped') {
+            state = 'failed';
+            const exit = run?.exit;
+            emit({
+              type: 'failed',
+              code: exit?.code ?? null,
+              signal: exit?.signal ?? null,
+              reason: error instanceof Error ? error.message : String(error),
+              stderrTail: logs.tail(),
+            });
+          }
+          run = undefined;
+          throw error;
+        },
+      );
     },
     stop() {
       stopPromise ??= (async () => {
@@ -702,7 +895,7 @@ interface OutputGate {
  * `whenRoom` nobody could reopen it, so it never closes.
  */
 function createOutputGate(
-  child: ChildProcess,
+  stdio: ChildStdioStreams,
   splitter: LineSplitter,
   whenRoom: ((resume: () => void) => void) | undefined,
 ): OutputGate {
@@ -737,10 +930,10 @@ function createOutputGate(
     held = undefined;
     if (rest) feed(rest);
     if (closed) return; // refused again; whenRoom was asked again
-    child.stderr?.resume();
+    stdio.stderr.resume();
     if (stdoutPaused) {
       stdoutPaused = false;
-      child.stdout?.resume();
+      stdio.stdout.resume();
     }
   };
 
@@ -750,11 +943,11 @@ function createOutputGate(
       if (opened || whenRoom === undefined) return;
       if (stream === 'stdout' && !stdoutPaused) {
         stdoutPaused = true;
-        child.stdout?.pause();
+        stdio.stdout.pause();
       }
       if (closed) return;
       closed = true;
-      child.stderr?.pause();
+      stdio.stderr.pause();
       whenRoom(resume);
     },
     open() {
@@ -764,213 +957,8 @@ function createOutputGate(
   };
 }
 
-/** Sends `signal` to a whole process group; a group already gone is fine. */
-export function killGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-  }
-}
-
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(
     Object.entries(value).filter(([, entry]) => entry !== undefined),
   ) as Partial<T>;
-}
-
-// --- /proc readers (Linux; no dependency) -----------------------------------
-
-/** USER_HZ: 100 on every Linux architecture Node supports. */
-const CLOCK_TICKS = 100;
-let cachedPageSize: number | undefined;
-
-/** The kernel's page size, from the auxiliary vector (AT_PAGESZ); 4096 if unreadable. */
-function pageSize(): number {
-  if (cachedPageSize !== undefined) return cachedPageSize;
-  cachedPageSize = 4096;
-  try {
-    const auxv = readFileSync('/proc/self/auxv');
-    for (let offset = 0; offset + 16 <= auxv.length; offset += 16) {
-      const type = auxv.readBigUInt64LE(offset);
-      if (type === 0n) break;
-      if (type === 6n) {
-        cachedPageSize = Number(auxv.readBigUInt64LE(offset + 8));
-        break;
-      }
-    }
-  } catch {
-    // Not Linux, or /proc hidden: keep the common default.
-  }
-  return cachedPageSize;
-}
-
-interface ProcStat {
-  state: string;
-  pgid: number;
-  cpuTicks: number;
-  startTicks: number;
-}
-
-/** Fields of /proc/<pid>/stat; the command name may hold spaces, so split after its `)`. */
-function readProcStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state) of proc(5).
-  return {
-    state: fields[0] ?? '',
-    pgid: Number(fields[2]),
-    cpuTicks: Number(fields[11]) + Number(fields[12]),
-    startTicks: Number(fields[19]),
-  };
-}
-
-/** The kernel start time of `pid` (for a children.json record), if it is alive. */
-export function processStartTicks(pid: number): number | undefined {
-  return readProcStat(pid)?.startTicks;
-}
-
-function readResidentPages(pid: number): number | undefined {
-  try {
-    return Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
-
-// --- children.json: orphans after an agent crash ----------------------------
-
-export interface ChildRecord {
-  pid: number;
-  pgid: number;
-  /** Kernel start time of the process, to tell it from a later one reusing the pid. */
-  startTicks?: number;
-  label: string;
-  command: string;
-  spawnedAt: number;
-}
-
-export interface ChildRegistry {
-  add(record: ChildRecord): void;
-  remove(pid: number): void;
-  /** SIGKILLs every recorded group now (for a `process.on('exit')` hook). */
-  killAllSync(): void;
-}
-
-const CHILDREN_FILE = 'children.json';
-
-/**
- * The agent's record of the process groups it runs, in `<stateDir>/children.json`,
- * rewritten atomically (temp file + rename) on every change so that a crash at
- * any moment leaves a readable file for the next agent's `killOrphans`.
- */
-export function createChildRegistry(stateDir: string): ChildRegistry {
-  mkdirSync(stateDir, { recursive: true });
-  const file = path.join(stateDir, CHILDREN_FILE);
-  const records = new Map<number, ChildRecord>();
-  const write = (): void => {
-    const temp = `${file}.${process.pid}.tmp`;
-    writeFileSync(temp, JSON.stringify([...records.values()]));
-    renameSync(temp, file);
-  };
-  write();
-  return {
-    add(record) {
-      records.set(record.pid, record);
-      write();
-    },
-    remove(pid) {
-      if (records.delete(pid)) write();
-    },
-    killAllSync() {
-      for (const record of records.values()) killGroup(record.pgid, 'SIGKILL');
-    },
-  };
-}
-
-const ChildRecordsFile = z.array(
-  z.object({
-    pid: z.number().int().positive(),
-    pgid: z.number().int().positive(),
-    startTicks: z.number().optional(),
-    label: z.string(),
-    command: z.string(),
-    spawnedAt: z.number(),
-  }),
-);
-
-/**
- * Kills the process groups a previous agent left in `<stateDir>/children.json`
- * and removes the file. A group whose leader's pid now belongs to a different
- * process (another start time) is left alone. Resolves with the records killed
- * once their leaders are gone (or after `waitMs`).
- */
-export async function killOrphans(stateDir: string, waitMs = 5_000): Promise<ChildRecord[]> {
-  const file = path.join(stateDir, CHILDREN_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  let records: ChildRecord[];
-  try {
-    records = ChildRecordsFile.parse(JSON.parse(text));
-  } catch {
-    // A torn or foreign file: nothing in it can be trusted to be ours.
-    await rm(file, { force: true });
-    return [];
-  }
-  const groups = liveProcessGroups();
-  const killed: ChildRecord[] = [];
-  const victims: number[] = [];
-  for (const record of records) {
-    const members = groups.get(record.pgid);
-    if (members === undefined) continue; // the whole group is gone already
-    const leader = readProcStat(record.pid);
-    // The pid now names another process (another start time): not our group.
-    // With the leader gone, the members can only be ours: the kernel does not
-    // hand out a pid that still names a live process group.
-    if (
-      leader !== undefined &&
-      record.startTicks !== undefined &&
-      leader.startTicks !== record.startTicks
-    )
-      continue;
-    killGroup(record.pgid, 'SIGKILL');
-    killed.push(record);
-    victims.push(...members);
-  }
-  const deadline = Date.now() + waitMs;
-  while (victims.some((pid) => isAlive(pid)) && Date.now() < deadline)
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  await rm(file, { force: true });
-  return killed;
-}
-
-/** Live (not zombie) processes by process group, from one pass over /proc. */
-function liveProcessGroups(): Map<number, number[]> {
-  const groups = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    const stat = readProcStat(pid);
-    if (stat === undefined || stat.state === 'Z') continue;
-    const members = groups.get(stat.pgid);
-    if (members === undefined) groups.set(stat.pgid, [pid]);
-    else members.push(pid);
-  }
-  return groups;
-}
-
-function isAlive(pid: number): boolean {
-  const stat = readProcStat(pid);
-  // A zombie waiting for its parent to reap it is dead for our purpose.
-  return stat !== undefined && stat.state !== 'Z';
 }

@@ -5,15 +5,19 @@
 // included) until one is taken; the taker's supervisor owns it from then on.
 // @see docs/decisions/0006-warm-pool.md
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import type { Writable } from 'node:stream';
+import type { ChildRegistry } from './child-registry.js';
 import {
-  baseChildEnv,
-  killGroup,
-  processStartTicks,
-  type ChildRegistry,
-  type WarmChild,
-} from './supervisor.js';
+  DEFAULT_STDIO_ROOT,
+  prepareChildStdio,
+  removeChildStdio,
+  type ChildStdioStreams,
+} from './child-stdio.js';
+import { killGroup, processStartTicks } from './proc.js';
+import { baseChildEnv, type WarmChild } from './supervisor.js';
 
 /** One pooled type: how its children are started and how many wait. */
 export interface WarmPoolEntry {
@@ -29,6 +33,8 @@ export interface WarmPoolOptions {
   cwd: string;
   /** Idle children are recorded too, so a restarted agent kills those a crash left behind. */
   registry?: ChildRegistry;
+  /** Where each child's stdio FIFOs get a folder (agent/child-stdio.ts). */
+  stdioRoot?: string;
   /** Delay before the first replacement after idle children died in a row; doubles, capped. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
@@ -64,6 +70,7 @@ export interface WarmPool {
 
 interface Idle {
   child: ChildProcess;
+  stdio: ChildStdioStreams;
   pid: number;
   /** Detaches the pool's listeners, handing the child over. */
   release(): void;
@@ -75,6 +82,8 @@ interface Slot {
   /** Idle children that died in a row, for the refill backoff. */
   failures: number;
   timer: NodeJS.Timeout | undefined;
+  /** A fill loop is running (spawning is asynchronous: the FIFOs are made first). */
+  filling: boolean;
 }
 
 /** The fd the binding pipe has in the child (after stdin, stdout, stderr). */
@@ -86,7 +95,8 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   const backoffMaxMs = options.backoffMaxMs ?? 60_000;
   const slots = new Map<string, Slot>();
   for (const entry of options.entries)
-    if (entry.size > 0) slots.set(entry.type, { entry, idle: [], failures: 0, timer: undefined });
+    if (entry.size > 0)
+      slots.set(entry.type, { entry, idle: [], failures: 0, timer: undefined, filling: false });
   let closed = false;
   /** False until options.fillWhen settles: no child is spawned before. */
   let filling = options.fillWhen === undefined;
@@ -94,25 +104,52 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   let misses = 0;
   let died = 0;
 
-  const spawnIdle = (slot: Slot): void => {
+  const stdioRoot = options.stdioRoot ?? DEFAULT_STDIO_ROOT;
+
+  /** Spawns one idle child; false if spawning failed (its error handler retries). */
+  const spawnIdle = async (slot: Slot): Promise<boolean> => {
     const { entry } = slot;
     mkdirSync(options.cwd, { recursive: true });
-    const child = spawn(entry.command, [...entry.args], {
-      cwd: options.cwd,
-      env: { ...baseChildEnv(options.cwd), MINIMCP_BINDING_FD: String(BINDING_FD) },
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-      // Its own process group, as a cold spawn: stop and killOrphans reach all of it.
-      detached: true,
-    });
+    // The same FIFO stdio as a cold spawn, so that a taken child can outlive the agent.
+    const stdio = await prepareChildStdio(path.join(stdioRoot, randomUUID()));
+    if (closed) {
+      stdio.releaseChildFds();
+      stdio.destroy();
+      await removeChildStdio(stdio.dir);
+      return false;
+    }
+    let child: ChildProcess;
+    try {
+      child = spawn(entry.command, [...entry.args], {
+        cwd: options.cwd,
+        env: { ...baseChildEnv(options.cwd), MINIMCP_BINDING_FD: String(BINDING_FD) },
+        stdio: [...stdio.childFds, 'pipe'],
+        // Its own process group, as a cold spawn: stop and killOrphans reach all of it.
+        detached: true,
+      });
+    } catch (error) {
+      stdio.destroy();
+      void removeChildStdio(stdio.dir);
+      throw error;
+    } finally {
+      stdio.releaseChildFds();
+    }
+    const discardStdio = (): void => {
+      stdio.destroy();
+      void removeChildStdio(stdio.dir);
+    };
     // Pipe errors end in the child's exit, which is watched; an unhandled
     // stream 'error' would take the agent down instead.
-    for (const stream of child.stdio) stream?.on('error', () => undefined);
+    child.stdio[BINDING_FD]?.on('error', () => undefined);
+    for (const stream of [stdio.stdin, stdio.stdout, stdio.stderr])
+      stream.on('error', () => undefined);
     const pid = child.pid;
     if (pid === undefined) {
-      child.once('error', (error: NodeJS.ErrnoException) =>
-        onIdleDeath(`not spawned (${error.code})`),
-      );
-      return;
+      child.once('error', (error: NodeJS.ErrnoException) => {
+        discardStdio();
+        onIdleDeath(`not spawned (${error.code})`);
+      });
+      return false;
     }
     options.registry?.add({
       pid,
@@ -121,11 +158,13 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       label: `warm-pool:${entry.type}`,
       command: entry.command,
       spawnedAt: Date.now(),
+      stdioDir: stdio.dir,
     });
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
       slot.idle = slot.idle.filter((idle) => idle.pid !== pid);
       killGroup(pid, 'SIGKILL');
       options.registry?.remove(pid);
+      discardStdio();
       if (closed) return;
       onIdleDeath(signal !== null ? `killed by ${signal}` : `exited with code ${code}`);
     };
@@ -139,12 +178,14 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     child.on('error', onError);
     slot.idle.push({
       child,
+      stdio,
       pid,
       release() {
         child.off('exit', onExit);
         child.off('error', onError);
       },
     });
+    return true;
 
     function onIdleDeath(reason: string): void {
       died += 1;
@@ -154,25 +195,28 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     }
   };
 
-  const fill = (slot: Slot): void => {
+  const fill = async (slot: Slot): Promise<void> => {
     slot.timer = undefined;
-    while (!closed && slot.idle.length < slot.entry.size) {
-      const before = slot.idle.length;
-      try {
-        spawnIdle(slot);
-      } catch (error) {
-        // spawn() throws for some failures (EMFILE, EAGAIN): retry with backoff, never crash the agent.
-        slot.failures += 1;
-        options.onDiagnostic?.('could not spawn a warm child', {
-          type: slot.entry.type,
-          err: String(error),
-        });
-        schedule(slot);
-        return;
+    if (slot.filling) return;
+    slot.filling = true;
+    let retry = false;
+    try {
+      while (!closed && slot.idle.length < slot.entry.size) {
+        // Spawn itself failed: the error handler schedules a retry with backoff.
+        if (!(await spawnIdle(slot))) return;
       }
-      // Spawn itself failed: the error handler schedules a retry with backoff.
-      if (slot.idle.length === before) return;
+    } catch (error) {
+      // spawn() throws for some failures (EMFILE, EAGAIN): retry with backoff, never crash the agent.
+      slot.failures += 1;
+      retry = true;
+      options.onDiagnostic?.('could not spawn a warm child', {
+        type: slot.entry.type,
+        err: String(error),
+      });
+    } finally {
+      slot.filling = false;
     }
+    if (retry) schedule(slot);
   };
 
   /** Refills now, or after a backoff while idle children keep dying. */
@@ -180,13 +224,13 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     if (closed || !filling || slot.timer !== undefined) return;
     const delayMs =
       slot.failures === 0 ? 0 : Math.min(backoffInitialMs * 2 ** (slot.failures - 1), backoffMaxMs);
-    slot.timer = setTimeout(() => fill(slot), delayMs);
+    slot.timer = setTimeout(() => void fill(slot), delayMs);
     slot.timer.unref();
   };
 
   const startFilling = () => {
     filling = true;
-    if (!closed) for (const slot of slots.values()) fill(slot);
+    if (!closed) for (const slot of slots.values()) void fill(slot);
   };
   if (filling) startFilling();
   else void options.fillWhen!.then(startFilling, startFilling);
@@ -215,6 +259,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       const binding = idle.child.stdio[BINDING_FD] as Writable;
       return {
         child: idle.child,
+        stdio: idle.stdio,
         bind({ env, cwd }) {
           binding.end(`${JSON.stringify({ env, cwd })}\n`);
         },

@@ -27,6 +27,8 @@ export const EVENT_TYPES = [
   'created',
   'started',
   'restarted',
+  /** A new agent took over the instance's running process after an agent restart. */
+  'reattached',
   'restored',
   'extended',
   'token_rotated',

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
-import { killOrphans } from '../../agent/supervisor.js';
+import { killOrphans } from '../../agent/child-registry.js';
 import { createAgentClient, type AgentClient } from '../../core/agent-client.js';
 import { ensureLocalCertificates, type LocalCertificates } from '../../core/tls.js';
 import { buildAgentBundle } from '../../infra/agent-bundle/build.js';

@@ -8,9 +8,10 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { McpServerStartError } from '../../../core/errors.js';
+import { killOrphans, sweepChildren, type ChildRecord } from '../../../agent/child-registry.js';
+import { isReattachable } from '../../../agent/survivors.js';
 import {
   createSupervisor,
-  killOrphans,
   type ChildLogLine,
   type Supervisor,
   type SupervisorEvent,
@@ -31,6 +32,12 @@ const running: Supervisor[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((supervisor) => supervisor.stop()));
 });
+
+/** Stops the supervisor after the test. */
+function track(supervisor: Supervisor): Supervisor {
+  running.push(supervisor);
+  return supervisor;
+}
 
 interface Recorded {
   supervisor: Supervisor;
@@ -290,31 +297,131 @@ describe('child output', () => {
   });
 });
 
-describe('orphans of an agent that died', () => {
-  it('a restarted agent kills the recorded process groups; stdin-aware servers are gone already', async () => {
-    const stateDir = await tempDir('state');
-    const agent = spawn(
-      process.execPath,
-      [fixture('orphaning-agent.mjs'), stateDir, 'with-grandchild.mjs', 'mcp-fixture.mjs'],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+describe('children of an agent that died', () => {
+  /** Starts the stand-in agent with `fixtures`, SIGKILLs it, and returns the children's pids. */
+  const orphan = async (stateDir: string, fixtures: string[]) => {
+    const agent = spawn(process.execPath, [fixture('orphaning-agent.mjs'), stateDir, ...fixtures], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const [line] = (await once(createInterface({ input: agent.stdout! }), 'line')) as [string];
-    const pids = JSON.parse(line) as Record<string, number>;
-    const orphan = pids['with-grandchild.mjs']!;
-    const polite = pids['mcp-fixture.mjs']!;
-
     agent.kill('SIGKILL');
     await new Promise((resolve) => agent.once('exit', resolve));
+    return JSON.parse(line) as Record<string, number>;
+  };
 
-    // Its stdin closed with the agent: the SDK server exits on its own.
-    await waitFor('the stdin-aware child to exit', () => processGone(polite));
-    expect(processGone(orphan)).toBe(false);
+  const survivorOf = async (stateDir: string): Promise<ChildRecord> => {
+    const swept = await sweepChildren(stateDir, { keep: isReattachable });
+    expect(swept.killed).toEqual([]);
+    expect(swept.kept).toHaveLength(1);
+    return swept.kept[0]!;
+  };
+
+  it('outlive it on their FIFOs; a restarted agent that keeps none kills every recorded group', async () => {
+    const stateDir = await tempDir('state');
+    const pids = await orphan(stateDir, ['with-grandchild.mjs', 'mcp-fixture.mjs']);
+    const grandparent = pids['with-grandchild.mjs']!;
+    const server = pids['mcp-fixture.mjs']!;
+
+    // Their stdin did not close with the agent: even the SDK server, which exits on EOF, still runs.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(processGone(grandparent)).toBe(false);
+    expect(processGone(server)).toBe(false);
 
     const killed = await killOrphans(stateDir);
 
-    expect(killed.map((record) => record.pid).sort()).toEqual([orphan].sort());
-    expect(processGone(orphan)).toBe(true);
+    expect(killed.map((record) => record.pid).sort()).toEqual([grandparent, server].sort());
+    expect(processGone(grandparent)).toBe(true);
+    expect(processGone(server)).toBe(true);
     expect(existsSync(path.join(stateDir, 'children.json'))).toBe(false);
+    for (const record of killed) expect(existsSync(record.stdioDir!)).toBe(false);
     expect(await killOrphans(stateDir)).toEqual([]);
+  });
+
+  it('a new supervisor re-attaches to a surviving server: same pid, recorded handshake, working stdio', async () => {
+    const stateDir = await tempDir('state');
+    const pids = await orphan(stateDir, ['mcp-fixture.mjs']);
+    const record = await survivorOf(stateDir);
+    expect(record.pid).toBe(pids['mcp-fixture.mjs']);
+
+    const events: SupervisorEvent[] = [];
+    const supervisor = track(
+      createSupervisor({
+        command: process.execPath,
+        args: [fixture('mcp-fixture.mjs')],
+        cwd: path.join(stateDir, 'work'),
+        adopt: record,
+        onEvent: (event) => events.push(event),
+      }),
+    );
+    const result = await supervisor.start();
+
+    expect(result.serverInfo.name).toBe('fixture');
+    expect(supervisor.pid).toBe(record.pid);
+    expect(events.map((event) => event.type)).toEqual(['ready']);
+    expect(events[0]).toMatchObject({ type: 'ready', adopted: true });
+    const tools = (await supervisor.connection!.request('tools/list', {}, 5_000)) as {
+      tools: { name: string }[];
+    };
+    expect(tools.tools.map((tool) => tool.name)).toContain('wait');
+
+    await supervisor.stop();
+    expect(processGone(record.pid)).toBe(true);
+    expect(existsSync(record.stdioDir!)).toBe(false);
+  });
+
+  it('notices a re-attached child dying (no exit event: not its child) and starts a new one', async () => {
+    const stateDir = await tempDir('state');
+    await orphan(stateDir, ['mcp-fixture.mjs']);
+    const record = await survivorOf(stateDir);
+    const events: SupervisorEvent[] = [];
+    const supervisor = track(
+      createSupervisor({
+        command: process.execPath,
+        args: [fixture('mcp-fixture.mjs')],
+        cwd: path.join(stateDir, 'work'),
+        adopt: record,
+        backoffInitialMs: 10,
+        onEvent: (event) => events.push(event),
+      }),
+    );
+    await supervisor.start();
+
+    process.kill(record.pid, 'SIGKILL');
+
+    await waitFor(
+      'a new child',
+      () =>
+        supervisor.state === 'ready' &&
+        supervisor.pid !== undefined &&
+        supervisor.pid !== record.pid,
+    );
+    const exited = events.find((event) => event.type === 'exited');
+    expect(exited).toMatchObject({ type: 'exited', pid: record.pid, expected: false });
+    expect(events.filter((event) => event.type === 'ready').map((event) => event.adopted)).toEqual([
+      true,
+      false,
+    ]);
+  });
+
+  it('spawns a new child when the recorded one is gone by the time it is adopted', async () => {
+    const stateDir = await tempDir('state');
+    await orphan(stateDir, ['mcp-fixture.mjs']);
+    const record = await survivorOf(stateDir);
+    process.kill(record.pid, 'SIGKILL');
+    await waitFor('the survivor to die', () => processGone(record.pid));
+
+    const supervisor = track(
+      createSupervisor({
+        command: process.execPath,
+        args: [fixture('mcp-fixture.mjs')],
+        cwd: path.join(stateDir, 'work'),
+        adopt: record,
+      }),
+    );
+    const result = await supervisor.start();
+
+    expect(result.serverInfo.name).toBe('fixture');
+    expect(supervisor.pid).not.toBe(record.pid);
+    expect(existsSync(record.stdioDir!)).toBe(false);
   });
 });

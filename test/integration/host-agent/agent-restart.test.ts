@@ -1,7 +1,10 @@
-// The database is the source of truth: kill the agent with SIGKILL while 50
-// instances run; no child outlives it for long, and a new agent brings every
-// instance back on the same port with the same token, an event for each,
-// no port leaked — plus a row created while the agent was down.
+// The agent is killed with SIGKILL while 50 instances run. Their children do
+// not notice (their stdio is on FIFOs they hold themselves); a new agent takes
+// them over from children.json — same processes, ports and tokens, a
+// `reattached` event each — and converges the rest to the database: a row
+// created while no agent ran is started, the child of a row deleted meanwhile
+// is killed, and one whose config changed is started anew. No port leaks, no
+// orphan is left.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +16,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { findNodeByName } from '../../../core/db/nodes.js';
+import { releasePortsOfInstance } from '../../../core/db/ports.js';
 import { findFreePort } from '../../../infra/local/postgres-server.js';
 import { DIST_ROOT, randomPortRange } from '../../support/agent-harness.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
@@ -79,12 +83,10 @@ describe('agent restart after SIGKILL', () => {
     db.owner.any(sql.type(RuntimeRow)`
       SELECT id::text, status, process_id, assigned_port FROM mcp_instances WHERE id = ANY(${sql.array(ids, 'uuid')})`);
 
-  const allRunning = async (ids: string[], notPids: Set<number> = new Set()) => {
+  const allRunning = async (ids: string[]) => {
     const current = await rows(ids);
     return current.length === ids.length &&
-      current.every(
-        (r) => r.status === 'running' && r.process_id !== null && !notPids.has(r.process_id),
-      )
+      current.every((r) => r.status === 'running' && r.process_id !== null)
       ? current
       : undefined;
   };
@@ -105,7 +107,7 @@ describe('agent restart after SIGKILL', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it(`brings ${INSTANCES} instances back on the same ports with the same tokens`, async () => {
+  it(`takes over ${INSTANCES} running instances: same processes, ports and tokens`, async () => {
     spawnAgent();
     await waitFor(
       'node registered',
@@ -125,24 +127,55 @@ describe('agent restart after SIGKILL', () => {
 
     agentProcess!.kill('SIGKILL');
     await new Promise((resolve) => agentProcess!.once('exit', resolve));
-    // Children exit when their supervisor's pipes close.
-    await waitFor('children gone', () => [...pidsBefore].every(processGone), 15_000);
+    // The children outlive it: their stdin did not close.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect([...pidsBefore].filter(processGone)).toEqual([]);
 
+    const pidOf = new Map(before.map((r) => [r.id, r.process_id!]));
     const createdWhileDown = await createInstanceRow(db.owner, { userId });
+    const deletedWhileDown = instances.pop()!;
+    // As the API deletes: the row marked, its port released, in one transaction.
+    await db.owner.transaction(async (tx) => {
+      await tx.query(sql.unsafe`
+        UPDATE mcp_instances SET deleted_at = now() WHERE id = ${deletedWhileDown.id}`);
+      await releasePortsOfInstance(tx, deletedWhileDown.id);
+    });
+    const changedWhileDown = instances[1]!;
+    await db.owner.query(sql.unsafe`
+      UPDATE mcp_instances SET config = '{"timeout_ms": 5000}' WHERE id = ${changedWhileDown.id}`);
+    ids.splice(ids.indexOf(deletedWhileDown.id), 1);
     ids.push(createdWhileDown.id);
     instances.push(createdWhileDown);
 
     spawnAgent();
     const after = await waitFor(
       'all running again',
-      () => allRunning(ids, pidsBefore),
+      async () => {
+        const current = await allRunning(ids);
+        // The changed one runs with its new config: a new process.
+        return current?.find((r) => r.id === changedWhileDown.id)?.process_id ===
+          pidOf.get(changedWhileDown.id)
+          ? undefined
+          : current;
+      },
       START_BUDGET_MS,
     );
 
     const portsById = new Map(after.map((r) => [r.id, r.assigned_port]));
     for (const instance of instances) expect(portsById.get(instance.id)).toBe(instance.port);
+    const kept = instances.filter(
+      (instance) => instance !== createdWhileDown && instance !== changedWhileDown,
+    );
+    const pidsAfter = new Map(after.map((r) => [r.id, r.process_id]));
+    for (const instance of kept) expect(pidsAfter.get(instance.id)).toBe(pidOf.get(instance.id));
+    // The children of the deleted and the changed rows are gone, not orphaned.
+    await waitFor('replaced children gone', () =>
+      [deletedWhileDown, changedWhileDown].every((instance) =>
+        processGone(pidOf.get(instance.id)!),
+      ),
+    );
 
-    for (const instance of [instances[0]!, createdWhileDown]) {
+    for (const instance of [instances[0]!, changedWhileDown, createdWhileDown]) {
       const client = new Client({ name: 'restart-test', version: '1.0.0' });
       await client.connect(
         new StreamableHTTPClientTransport(new URL(instance.url), {
@@ -153,26 +186,33 @@ describe('agent restart after SIGKILL', () => {
       await client.close();
     }
 
-    const started = await db.owner.any(
-      sql.type(z.object({ id: z.string(), n: z.number() }))`
-        SELECT mcp_instance_id::text AS id, count(*)::int AS n FROM mcp_events
-        WHERE event_type = 'started' AND mcp_instance_id = ANY(${sql.array(ids, 'uuid')})
-        GROUP BY mcp_instance_id`,
+    const events = await db.owner.any(
+      sql.type(z.object({ id: z.string(), type: z.string(), n: z.number() }))`
+        SELECT mcp_instance_id::text AS id, event_type AS type, count(*)::int AS n FROM mcp_events
+        WHERE event_type IN ('started', 'reattached') AND mcp_instance_id = ANY(${sql.array(ids, 'uuid')})
+        GROUP BY mcp_instance_id, event_type`,
     );
-    const startedById = new Map(started.map((s) => [s.id, s.n]));
-    for (const instance of instances.slice(0, INSTANCES))
-      expect(startedById.get(instance.id)).toBe(2);
-    expect(startedById.get(createdWhileDown.id)).toBe(1);
+    const count = (id: string, type: string) =>
+      events.find((e) => e.id === id && e.type === type)?.n ?? 0;
+    for (const instance of kept) {
+      expect(count(instance.id, 'started')).toBe(1);
+      expect(count(instance.id, 'reattached')).toBe(1);
+    }
+    expect(count(changedWhileDown.id, 'started')).toBe(2);
+    expect(count(createdWhileDown.id, 'started')).toBe(1);
 
     const held = await db.owner.oneFirst(sql.unsafe`
       SELECT count(*)::int FROM port_allocations pa JOIN nodes n ON n.id = pa.node_id
       WHERE n.name = ${nodeName} AND NOT pa.is_available`);
-    expect(held).toBe(INSTANCES + 1);
+    // One deleted, one created while the agent was down.
+    expect(held).toBe(INSTANCES);
 
     agentProcess!.kill('SIGTERM');
     const code = await new Promise((resolve) => agentProcess!.once('exit', resolve));
     expect(code).toBe(0);
     const gone = await rows(ids);
     expect(gone.every((r) => r.status === 'disconnected')).toBe(true);
+    // A clean stop stops every child, re-attached or not.
+    expect(after.map((r) => r.process_id!).filter((pid) => !processGone(pid))).toEqual([]);
   }, 600_000);
 });

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'slonik';
 import { z } from 'zod';
+import { prepareChildStdio } from '../../../agent/child-stdio.js';
 import { createSupervisor, type WarmChild } from '../../../agent/supervisor.js';
 import { createWarmPool } from '../../../agent/warm-pool.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
@@ -273,12 +274,14 @@ describe('supervisor with a warm child', () => {
   it('falls back to a cold spawn when the taken child dies before its handshake', async () => {
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'minimcp-warm-'));
     // A "warm" child that is already on its way out when it is taken.
+    const stdio = await prepareChildStdio(path.join(cwd, 'stdio'));
     const dying = spawn(process.execPath, ['-e', 'setTimeout(() => process.exit(7), 50)'], {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      stdio: [...stdio.childFds, 'pipe'],
       detached: true,
     });
+    stdio.releaseChildFds();
     let bound: unknown;
-    const warm: WarmChild = { child: dying, bind: (binding) => (bound = binding) };
+    const warm: WarmChild = { child: dying, stdio, bind: (binding) => (bound = binding) };
     const events: string[] = [];
     const supervisor = createSupervisor({
       command: process.execPath,

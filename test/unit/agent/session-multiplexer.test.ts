@@ -398,6 +398,7 @@ describe('lifecycle', () => {
     upstream.emit({
       type: 'ready',
       pid: 2,
+      adopted: false,
       handshakeMs: 1,
       connection: fresh,
       initializeResult: CHILD_INIT,

@@ -1,0 +1,105 @@
+// A child's stdin, stdout and stderr as named pipes (FIFOs) in a folder of
+// their own, instead of the socket pairs `spawn` would make. The child gets
+// each FIFO opened read-write, so it holds both ends itself: when the agent
+// dies, the child sees no EOF on stdin and no EPIPE on stdout; it waits
+// (its writes block once a pipe's 64 KiB fill). A new agent opens the same
+// FIFOs again and carries on where the old one stopped (agent/survivors.ts),
+// as containerd's shims and Docker's live-restore do.
+import { execFile } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { Socket } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const NAMES = ['stdin', 'stdout', 'stderr'] as const;
+
+/** Where FIFO folders go when the agent names no place (tests, direct use). */
+export const DEFAULT_STDIO_ROOT = path.join(os.tmpdir(), 'minimcp-stdio');
+
+/** The agent's ends of a child's stdio. */
+export interface ChildStdioStreams {
+  readonly dir: string;
+  /** Writes to the child's stdin. */
+  readonly stdin: Socket;
+  readonly stdout: Socket;
+  readonly stderr: Socket;
+  /** Closes the agent's ends (the FIFOs stay). */
+  destroy(): void;
+}
+
+/** FIFOs made for a child that is about to be spawned. */
+export interface PreparedChildStdio extends ChildStdioStreams {
+  /** For `spawn`'s `stdio` option: each FIFO opened read-write. */
+  readonly childFds: readonly [number, number, number];
+  /** Closes the agent's copies of `childFds`; call right after spawning, or EOF never comes. */
+  releaseChildFds(): void;
+}
+
+/**
+ * Makes `dir` with three FIFOs and opens them: the child's ends (read-write)
+ * and the agent's (stdin write-only, stdout and stderr read-only).
+ */
+export async function prepareChildStdio(dir: string): Promise<PreparedChildStdio> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Node has no mkfifo(3); coreutils' mkfifo is on every Linux.
+  await run('mkfifo', ['-m', '600', ...NAMES.map((name) => path.join(dir, name))]);
+  const childFds: number[] = [];
+  try {
+    for (const name of NAMES) childFds.push(openSync(path.join(dir, name), constants.O_RDWR));
+    const streams = attachChildStdio(dir);
+    let released = false;
+    return {
+      ...streams,
+      childFds: childFds as [number, number, number],
+      releaseChildFds() {
+        if (released) return;
+        released = true;
+        for (const fd of childFds) closeSync(fd);
+      },
+    };
+  } catch (error) {
+    for (const fd of childFds) closeSync(fd);
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/**
+ * Opens the agent's ends of the FIFOs in `dir`. Throws ENXIO when nobody holds
+ * the child's stdin (the child is gone) and ENOENT when the FIFOs are.
+ */
+export function attachChildStdio(dir: string): ChildStdioStreams {
+  const fds: number[] = [];
+  try {
+    // Non-blocking: opening a FIFO for writing fails at once without a reader
+    // instead of waiting for one; libuv wants non-blocking descriptors anyway.
+    fds.push(openSync(path.join(dir, 'stdin'), constants.O_WRONLY | constants.O_NONBLOCK));
+    fds.push(openSync(path.join(dir, 'stdout'), constants.O_RDONLY | constants.O_NONBLOCK));
+    fds.push(openSync(path.join(dir, 'stderr'), constants.O_RDONLY | constants.O_NONBLOCK));
+  } catch (error) {
+    for (const fd of fds) closeSync(fd);
+    throw error;
+  }
+  const stdin = new Socket({ fd: fds[0]!, readable: false, writable: true });
+  const stdout = new Socket({ fd: fds[1]!, readable: true, writable: false });
+  const stderr = new Socket({ fd: fds[2]!, readable: true, writable: false });
+  return {
+    dir,
+    stdin,
+    stdout,
+    stderr,
+    destroy() {
+      stdin.destroy();
+      stdout.destroy();
+      stderr.destroy();
+    },
+  };
+}
+
+/** Removes a child's FIFO folder. */
+export async function removeChildStdio(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
