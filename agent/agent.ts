@@ -22,6 +22,7 @@ import { createLogShipper } from './log-shipper.js';
 import { acquireNodeLease } from './node-lease.js';
 import { createReconciler, type Reconciler } from './reconciler.js';
 import { createChildRegistry, sweepChildren, type ChildRegistry } from './child-registry.js';
+import { pruneChildStdio } from './child-stdio.js';
 import { createSurvivors, isReattachable } from './survivors.js';
 import { isPoolable, resolveCommand } from './server-command.js';
 import { startUsageSampler } from './usage.js';
@@ -186,6 +187,11 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     const registry = createChildRegistry(stateDir, swept.kept);
     const survivors = createSurvivors(swept.kept, registry);
     const stdioRoot = path.join(stateDir, 'stdio');
+    // The survivors' FIFOs stay; a previous agent's spares and dead children's go.
+    await pruneChildStdio(
+      stdioRoot,
+      new Set(swept.kept.flatMap((record) => (record.stdioDir ? [record.stdioDir] : []))),
+    );
     const serversRoot = options.serversRoot ?? DEFAULT_SERVERS_ROOT;
     let firstPassDone!: () => void;
     const firstPass = new Promise<void>((resolve) => (firstPassDone = resolve));

@@ -1,9 +1,9 @@
-// children.json: the agent's record of the process groups it runs, so that the
-// next agent (after a crash or a SIGKILL) knows them. A child that had answered
+// The agent's record of the process groups it runs (`<state>/children/`), so
+// that the next agent (after a crash or a SIGKILL) knows them. A child that had answered
 // `initialize` and whose stdio runs through FIFOs (agent/child-stdio.ts) can be
 // re-attached by the next agent (agent/survivors.ts); every other one is killed.
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { isRunning, killGroup, liveProcessGroups, readProcStat } from './proc.js';
@@ -43,38 +43,65 @@ export interface ChildRegistry {
   killAllSync(): void;
 }
 
-const CHILDREN_FILE = 'children.json';
+/** One file per child, `<pid>.json`: a change rewrites one small file, not the whole set. */
+const CHILDREN_DIR = 'children';
+
+const childrenDir = (stateDir: string): string => path.join(stateDir, CHILDREN_DIR);
 
 /**
- * The registry of `<stateDir>/children.json`, rewritten atomically (temp file +
- * rename) on every change so that a crash at any moment leaves a readable file.
- * `kept` are children of a previous agent that this one takes over.
+ * The registry in `<stateDir>/children/`, one `<pid>.json` per child, each
+ * written atomically (temp file + rename) so that a crash at any moment leaves
+ * readable records. `kept` are children of a previous agent that this one
+ * takes over (their files are already there).
  */
 export function createChildRegistry(
   stateDir: string,
   kept: readonly ChildRecord[] = [],
 ): ChildRegistry {
-  mkdirSync(stateDir, { recursive: true });
-  const file = path.join(stateDir, CHILDREN_FILE);
+  const dir = childrenDir(stateDir);
+  mkdirSync(dir, { recursive: true });
   const records = new Map<number, ChildRecord>(kept.map((record) => [record.pid, record]));
-  const write = (): void => {
-    const temp = `${file}.${process.pid}.tmp`;
-    writeFileSync(temp, JSON.stringify([...records.values()]));
-    renameSync(temp, file);
-  };
-  write();
   return {
     add(record) {
       records.set(record.pid, record);
-      write();
+      const temp = path.join(dir, `.${record.pid}.tmp`);
+      writeFileSync(temp, JSON.stringify(record));
+      renameSync(temp, path.join(dir, `${record.pid}.json`));
     },
     remove(pid) {
-      if (records.delete(pid)) write();
+      if (records.delete(pid)) rmSync(path.join(dir, `${pid}.json`), { force: true });
     },
     killAllSync() {
       for (const record of records.values()) killGroup(record.pgid, 'SIGKILL');
     },
   };
+}
+
+/** The records in `<stateDir>/children/`; a torn or foreign file is removed and skipped. */
+export async function readChildRecords(stateDir: string): Promise<ChildRecord[]> {
+  const dir = childrenDir(stateDir);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const records: ChildRecord[] = [];
+  for (const name of names) {
+    const file = path.join(dir, name);
+    if (!name.endsWith('.json')) {
+      await rm(file, { force: true }); // a temp file a crash left
+      continue;
+    }
+    try {
+      records.push(ChildRecordSchema.parse(JSON.parse(await readFile(file, 'utf8'))));
+    } catch {
+      // Nothing in it can be trusted to be ours.
+      await rm(file, { force: true });
+    }
+  }
+  return records;
 }
 
 export interface ChildSweep {
@@ -85,32 +112,17 @@ export interface ChildSweep {
 }
 
 /**
- * Goes through the children a previous agent left in `<stateDir>/children.json`:
+ * Goes through the children a previous agent left in `<stateDir>/children/`:
  * those `keep` accepts (leader alive, same start time) are left running, every
  * other recorded group is SIGKILLed. A group whose leader's pid now belongs to
- * a different process (another start time) is not ours and is left alone. The
- * file is removed; the caller records the kept ones in its new registry.
+ * a different process (another start time) is not ours and is left alone. Only
+ * the kept ones' records remain; the caller's new registry takes them over.
  */
 export async function sweepChildren(
   stateDir: string,
   options: { keep?: (record: ChildRecord) => boolean; waitMs?: number } = {},
 ): Promise<ChildSweep> {
-  const file = path.join(stateDir, CHILDREN_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { killed: [], kept: [] };
-    throw error;
-  }
-  let records: ChildRecord[];
-  try {
-    records = z.array(ChildRecordSchema).parse(JSON.parse(text));
-  } catch {
-    // A torn or foreign file: nothing in it can be trusted to be ours.
-    await rm(file, { force: true });
-    return { killed: [], kept: [] };
-  }
+  const records = await readChildRecords(stateDir);
   const groups = liveProcessGroups();
   const killed: ChildRecord[] = [];
   const kept: ChildRecord[] = [];
@@ -139,11 +151,15 @@ export async function sweepChildren(
   const deadline = Date.now() + (options.waitMs ?? 5_000);
   while (victims.some((pid) => isRunning(pid)) && Date.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 20));
-  await rm(file, { force: true });
+  // Every record but the kept ones is done with (killed, or its group gone already).
+  const keptPids = new Set(kept.map((record) => record.pid));
   await Promise.all(
-    killed.map((record) =>
-      record.stdioDir ? rm(record.stdioDir, { recursive: true, force: true }) : undefined,
-    ),
+    records
+      .filter((record) => !keptPids.has(record.pid))
+      .flatMap((record) => [
+        rm(path.join(childrenDir(stateDir), `${record.pid}.json`), { force: true }),
+        record.stdioDir ? rm(record.stdioDir, { recursive: true, force: true }) : undefined,
+      ]),
   );
   return { killed, kept };
 }

@@ -1,6 +1,6 @@
 // What the agent reads about processes from /proc (Linux; no dependency), and
 // how it signals a process group: the supervisor samples its children here,
-// and children.json is checked against it after an agent restart.
+// and the children records are checked against it after an agent restart.
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** USER_HZ: 100 on every Linux architecture Node supports. */
@@ -65,7 +65,7 @@ export function readProcStat(pid: number): ProcStat | undefined {
   };
 }
 
-/** The kernel start time of `pid` (for a children.json record), if it is alive. */
+/** The kernel start time of `pid` (for a children record), if it is alive. */
 export function processStartTicks(pid: number): number | undefined {
   return readProcStat(pid)?.startTicks;
 }

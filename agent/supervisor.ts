@@ -1,11 +1,10 @@
 // The process supervisor: runs one stdio MCP server as a child in its own
 // process group, performs the MCP handshake, restarts it with backoff, stops it
 // (SIGTERM, then SIGKILL), and turns its output into bounded, redacted lines.
-// It owns the child, its pipes, its timers and its entry in children.json.
+// It owns the child, its pipes, its timers and its record in the children registry.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { McpServerStartError } from '../core/errors.js';
 import { ChildInitializeResult, type ChildRecord, type ChildRegistry } from './child-registry.js';
 import {
@@ -93,7 +92,7 @@ export interface SupervisorOptions {
   cwd: string;
   /** Redacted from everything the child prints (the API key, the access token). */
   secrets?: readonly string[];
-  /** Names the child in children.json and in error messages (an instance id). */
+  /** Names the child in its children record and in error messages (an instance id). */
   label?: string;
   /** Records the child so that a restarted agent re-attaches to it or kills it. */
   registry?: ChildRegistry;
@@ -102,7 +101,7 @@ export interface SupervisorOptions {
   /** Recorded with the child: what it was started with (agent/survivors.ts). */
   fingerprint?: string;
   /**
-   * A child a previous agent started (from its children.json) to re-attach to
+   * A child a previous agent started (from its children records) to re-attach to
    * instead of spawning; if it is gone by now, `start` spawns a new one.
    */
   adopt?: ChildRecord;
@@ -250,7 +249,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       ({ child, stdio } = warm);
     } else {
       mkdirSync(options.cwd, { recursive: true });
-      const prepared = await prepareChildStdio(path.join(stdioRoot, randomUUID()));
+      const prepared = await prepareChildStdio(stdioRoot);
       try {
         child = spawn(options.command, options.args ?? [], {
           cwd: options.cwd,

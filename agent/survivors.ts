@@ -2,7 +2,7 @@
 // for their instances to claim them: an instance whose child was started
 // exactly as it would be started now (same command, arguments and environment,
 // key included) takes it over instead of spawning; every other survivor is
-// killed. What survives is decided from children.json (agent/child-registry.ts).
+// killed. What survives is decided from the children records (agent/child-registry.ts).
 import { createHash } from 'node:crypto';
 import type { ChildRecord, ChildRegistry } from './child-registry.js';
 import { removeChildStdio } from './child-stdio.js';

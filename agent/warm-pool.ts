@@ -1,13 +1,11 @@
 // Pre-spawned children of the built-in types: each has loaded its code and
 // waits for its instance on a pipe (mcp-servers/shared/binding.ts), so a new
 // instance of such a type starts in the time of a handshake rather than of a
-// Node start. The pool owns its idle children (their children.json entries
+// Node start. The pool owns its idle children (their registry records
 // included) until one is taken; the taker's supervisor owns it from then on.
 // @see docs/decisions/0006-warm-pool.md
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { ChildRegistry } from './child-registry.js';
 import {
@@ -111,7 +109,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     const { entry } = slot;
     mkdirSync(options.cwd, { recursive: true });
     // The same FIFO stdio as a cold spawn, so that a taken child can outlive the agent.
-    const stdio = await prepareChildStdio(path.join(stdioRoot, randomUUID()));
+    const stdio = await prepareChildStdio(stdioRoot);
     if (closed) {
       stdio.releaseChildFds();
       stdio.destroy();

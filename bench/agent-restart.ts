@@ -28,7 +28,7 @@ export const agentRestartBenchmark: Benchmark = {
   async run(ctx, report) {
     report.method.push(
       `One agent process (the agent bundle the nodes install, \`infra/agent-bundle\`, default settings) with ${INSTANCES} running \`demo\` instances, written the way the API writes them and started with gRPC StartInstance.`,
-      'The agent is killed with SIGKILL; its children keep running (stdio on FIFOs they hold). A new agent process is started as the same node (name, state folder, ports, key) and takes them over from children.json.',
+      'The agent is killed with SIGKILL; its children keep running (stdio on FIFOs they hold). A new agent process is started as the same node (name, state folder, ports, key) and takes them over from its children records.',
       `Timed from the new process's spawn: its gRPC Health answering; every instance \`running\` again in the database, with a \`reattached\` (or, for a child that could not be taken over, \`started\`) event written after the kill (polled every ${POLL_MS} ms); every instance answering \`tools/list\` through its gateway with its original token (one SDK client each, ${START_CONCURRENCY} at a time, from the moment all are running).`,
       'Orphans: children of the first agent still alive after the second one stopped cleanly (SIGTERM).',
     );
@@ -102,7 +102,7 @@ export const agentRestartBenchmark: Benchmark = {
     });
     const servingMs = performance.now() - spawnedAt;
     if (failures.length > 0) report.notes.push(`${failures.length} failed: ${failures[0]}`);
-    // Its clean stop ends every child, the taken-over ones included (nothing left in children.json).
+    // Its clean stop ends every child, the taken-over ones included (no child record left).
     const { cleanExit } = await second.stop(60_000);
     const goneDeadline = Date.now() + 10_000;
     while (children.some(isAlive) && Date.now() < goneDeadline) await sleep(POLL_MS);

@@ -3,7 +3,7 @@
 // SIGTERM ignored, a grandchild), plus orphan clean-up after an agent's death.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from '@jest/globals';
@@ -332,7 +332,7 @@ describe('children of an agent that died', () => {
     expect(killed.map((record) => record.pid).sort()).toEqual([grandparent, server].sort());
     expect(processGone(grandparent)).toBe(true);
     expect(processGone(server)).toBe(true);
-    expect(existsSync(path.join(stateDir, 'children.json'))).toBe(false);
+    expect(readdirSync(path.join(stateDir, 'children'))).toEqual([]);
     for (const record of killed) expect(existsSync(record.stdioDir!)).toBe(false);
     expect(await killOrphans(stateDir)).toEqual([]);
   });

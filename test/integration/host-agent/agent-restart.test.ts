@@ -1,6 +1,6 @@
 // The agent is killed with SIGKILL while 50 instances run. Their children do
 // not notice (their stdio is on FIFOs they hold themselves); a new agent takes
-// them over from children.json — same processes, ports and tokens, a
+// them over from its children records — same processes, ports and tokens, a
 // `reattached` event each — and converges the rest to the database: a row
 // created while no agent ran is started, the child of a row deleted meanwhile
 // is killed, and one whose config changed is started anew. No port leaks, no

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'slonik';
 import { z } from 'zod';
+import { readChildRecords } from '../../../agent/child-registry.js';
 import { prepareChildStdio } from '../../../agent/child-stdio.js';
 import { createSupervisor, type WarmChild } from '../../../agent/supervisor.js';
 import { createWarmPool } from '../../../agent/warm-pool.js';
@@ -96,12 +97,9 @@ describe('warm pool', () => {
       'an idle github child',
       () => idle('github').length === 1 && idle('github'),
     );
-    const children = JSON.parse(
-      readFileSync(
-        path.join(stack.agentDataDir, `agent-${stack.nodeName}`, 'children.json'),
-        'utf8',
-      ),
-    ) as { pid: number; label: string }[];
+    const children = await readChildRecords(
+      path.join(stack.agentDataDir, `agent-${stack.nodeName}`),
+    );
     expect(children).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ pid: demo, label: 'warm-pool:demo' }),
@@ -260,12 +258,9 @@ describe('warm pool disabled (MINIMCP_WARM_POOL=0)', () => {
     expect(lines).toContainEqual(`spawned pid ${pid} (attempt 0)`);
     // Spawned with its instance's environment, the old way.
     expect(environOf(pid!)).toContain(`MINIMCP_INSTANCE_ID=${instance.id}`);
-    const children = JSON.parse(
-      readFileSync(
-        path.join(stack.agentDataDir, `agent-${stack.nodeName}`, 'children.json'),
-        'utf8',
-      ),
-    ) as { label: string }[];
+    const children = await readChildRecords(
+      path.join(stack.agentDataDir, `agent-${stack.nodeName}`),
+    );
     expect(children.map((child) => child.label)).toEqual([instance.id]);
   });
 });
