@@ -2,7 +2,7 @@
 // shipper, reconciler, gRPC server, heartbeat and usage sampler. `close()`
 // stops it cleanly (children stopped, ports released, instances marked
 // disconnected with an event, logs flushed, node marked down).
-import { readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,7 @@ import { acquireNodeLease } from './node-lease.js';
 import { createReconciler, type Reconciler } from './reconciler.js';
 import { createChildRegistry, sweepChildren, type ChildRegistry } from './child-registry.js';
 import { pruneChildStdio } from './child-stdio.js';
+import { createChildUsers, type ChildUsers } from './child-users.js';
 import { createSurvivors, isReattachable } from './survivors.js';
 import { isPoolable, resolveCommand } from './server-command.js';
 import { startUsageSampler } from './usage.js';
@@ -70,6 +71,7 @@ async function startWarmPool(
     cwd: string;
     registry: ChildRegistry;
     stdioRoot: string;
+    users?: ChildUsers;
     logger: Logger;
     fillWhen: Promise<unknown>;
   },
@@ -95,6 +97,7 @@ async function startWarmPool(
     cwd: options.cwd,
     registry: options.registry,
     stdioRoot: options.stdioRoot,
+    ...(options.users ? { users: options.users } : {}),
     fillWhen: options.fillWhen,
     onDiagnostic: (message, context) => options.logger.warn(context, message),
   });
@@ -185,7 +188,27 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     cleanup.push(() => shipper.close());
 
     const registry = createChildRegistry(stateDir, swept.kept);
-    const survivors = createSurvivors(swept.kept, registry);
+    if (config.MINIMCP_CHILD_UIDS && process.getuid?.() !== 0) {
+      // A non-root agent with CAP_SETUID would pass its capabilities on: ambient
+      // capabilities survive its setuid() and the child's exec. From root, the
+      // kernel clears every capability once a child's uids are all non-zero.
+      throw new Error(
+        'MINIMCP_CHILD_UIDS needs the agent to run as root (children drop every privilege when they switch user); unset it or run the agent as root (docs/deploy.md)',
+      );
+    }
+    const users = config.MINIMCP_CHILD_UIDS
+      ? createChildUsers(
+          config.MINIMCP_CHILD_UIDS,
+          swept.kept.flatMap((record) => (record.uid !== undefined ? [record.uid] : [])),
+        )
+      : undefined;
+    if (users) {
+      // Children of other users reach their own folders through these (o+x), and list nothing.
+      await chmod(stateDir, 0o711);
+      await mkdir(path.join(stateDir, 'instances'), { recursive: true });
+      await chmod(path.join(stateDir, 'instances'), 0o711);
+    }
+    const survivors = createSurvivors(swept.kept, registry, users);
     const stdioRoot = path.join(stateDir, 'stdio');
     // The survivors' FIFOs stay; a previous agent's spares and dead children's go.
     await pruneChildStdio(
@@ -200,6 +223,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       cwd: path.join(stateDir, 'warm-pool'),
       registry,
       stdioRoot,
+      ...(users ? { users } : {}),
       logger: log,
       fillWhen: firstPass,
     });
@@ -228,6 +252,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         registry,
         stdioRoot,
         survivors,
+        ...(users ? { users } : {}),
         ...(warmPool ? { warmPool } : {}),
         serversRoot,
         workRoot: path.join(stateDir, 'instances'),

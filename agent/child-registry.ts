@@ -26,6 +26,8 @@ const ChildRecordSchema = z.object({
   label: z.string(),
   command: z.string(),
   spawnedAt: z.number(),
+  /** The OS user it runs as, when children get users of their own (agent/child-users.ts). */
+  uid: z.number().int().nonnegative().optional(),
   /** The folder of the child's stdio FIFOs, through which a new agent re-attaches. */
   stdioDir: z.string().optional(),
   /** Digest of what the child was started with (agent/survivors.ts `launchFingerprint`). */
@@ -59,7 +61,8 @@ export function createChildRegistry(
   kept: readonly ChildRecord[] = [],
 ): ChildRegistry {
   const dir = childrenDir(stateDir);
-  mkdirSync(dir, { recursive: true });
+  // Only the agent's: records name processes, FIFO folders and launch fingerprints.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const records = new Map<number, ChildRecord>(kept.map((record) => [record.pid, record]));
   return {
     add(record) {

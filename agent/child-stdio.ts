@@ -77,7 +77,19 @@ async function takeFifoDir(root: string): Promise<string> {
  * ends (read-write) and the agent's (stdin write-only, stdout and stderr read-only).
  */
 export async function prepareChildStdio(root: string): Promise<PreparedChildStdio> {
-  const dir = await takeFifoDir(root);
+  for (;;) {
+    const dir = await takeFifoDir(root);
+    try {
+      return openPrepared(dir);
+    } catch (error) {
+      await rm(dir, { recursive: true, force: true });
+      // A spare removed underneath us (a temp-dir cleaner): take the next one.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+}
+
+function openPrepared(dir: string): PreparedChildStdio {
   const childFds: number[] = [];
   try {
     for (const name of NAMES) childFds.push(openSync(path.join(dir, name), constants.O_RDWR));
@@ -94,7 +106,6 @@ export async function prepareChildStdio(root: string): Promise<PreparedChildStdi
     };
   } catch (error) {
     for (const fd of childFds) closeSync(fd);
-    await rm(dir, { recursive: true, force: true });
     throw error;
   }
 }
@@ -148,10 +159,10 @@ export async function pruneChildStdio(root: string, keep: ReadonlySet<string>): 
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;
   }
-  await Promise.all(
-    names
-      .map((name) => path.join(root, name))
-      .filter((dir) => !keep.has(dir))
-      .map((dir) => rm(dir, { recursive: true, force: true })),
+  const pruned = new Set(
+    names.map((name) => path.join(root, name)).filter((dir) => !keep.has(dir)),
   );
+  const supply = spares.get(root);
+  if (supply !== undefined) supply.dirs = supply.dirs.filter((dir) => !pruned.has(dir));
+  await Promise.all([...pruned].map((dir) => rm(dir, { recursive: true, force: true })));
 }

@@ -28,6 +28,7 @@ import {
   type SupervisorEvent,
 } from './supervisor.js';
 import { launchFingerprint, type Survivors } from './survivors.js';
+import type { ChildUsers } from './child-users.js';
 
 export type RuntimeState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 
@@ -51,6 +52,8 @@ export interface RuntimeDeps {
   stdioRoot?: string;
   /** Children a previous agent left running, for their instances to take over. */
   survivors?: Survivors;
+  /** OS users for children (MINIMCP_CHILD_UIDS); unset: children run as the agent's user. */
+  users?: ChildUsers;
   /** Pre-spawned children of built-in types; unset or empty: every start spawns. */
   warmPool?: WarmPool;
   /** Folder the built-in `server_script` paths are relative to (dist/). */
@@ -359,6 +362,7 @@ export function createInstanceRuntime(
         fingerprint,
         ...(survivor ? { adopt: survivor } : {}),
         ...(deps.stdioRoot ? { stdioRoot: deps.stdioRoot } : {}),
+        ...(deps.users ? { users: deps.users } : {}),
         handshakeTimeoutMs: deps.handshakeTimeoutMs,
         stopGraceMs: deps.stopGraceMs,
         maxRestarts: deps.maxRestarts,

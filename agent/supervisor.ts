@@ -3,10 +3,11 @@
 // (SIGTERM, then SIGKILL), and turns its output into bounded, redacted lines.
 // It owns the child, its pipes, its timers and its record in the children registry.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { McpServerStartError } from '../core/errors.js';
 import { ChildInitializeResult, type ChildRecord, type ChildRegistry } from './child-registry.js';
+import type { ChildUsers } from './child-users.js';
 import {
   attachChildStdio,
   DEFAULT_STDIO_ROOT,
@@ -98,6 +99,11 @@ export interface SupervisorOptions {
   registry?: ChildRegistry;
   /** Where each child's stdio FIFOs get a folder (default: a folder under the OS temp dir). */
   stdioRoot?: string;
+  /**
+   * OS users for children: each child runs as one of its own (its `cwd` is
+   * handed to that user); unset, children run as the agent's user.
+   */
+  users?: ChildUsers;
   /** Recorded with the child: what it was started with (agent/survivors.ts). */
   fingerprint?: string;
   /**
@@ -162,6 +168,8 @@ export interface Supervisor {
 /** A child spawned ahead of time that waits for its instance on a pipe. */
 export interface WarmChild {
   readonly child: ChildProcess;
+  /** The OS user it runs as (from the same ChildUsers); the taker releases it. */
+  readonly uid?: number;
   /** The agent's ends of its stdio FIFOs. */
   readonly stdio: ChildStdioStreams;
   /** Sends what a cold spawn would have put in the environment, and the working directory. */
@@ -181,6 +189,8 @@ interface Run {
   /** Undefined for a child re-attached after an agent restart: it is not this process's child. */
   child: ChildProcess | undefined;
   stdio: ChildStdioStreams;
+  /** Its OS user, when children get their own. */
+  uid: number | undefined;
   /** Adopted from the warm pool rather than spawned. */
   warm: boolean;
   pid: number;
@@ -245,24 +255,33 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   async function spawnChild(attempt: number, warm: WarmChild | undefined): Promise<Run> {
     let child: ChildProcess;
     let stdio: ChildStdioStreams;
+    let uid: number | undefined;
     if (warm !== undefined) {
-      ({ child, stdio } = warm);
+      ({ child, stdio, uid } = warm);
+      if (uid !== undefined) giveWorkingDirectory(uid);
     } else {
-      mkdirSync(options.cwd, { recursive: true });
-      const prepared = await prepareChildStdio(stdioRoot);
+      uid = acquireUser();
+      const prepared = await prepareChildStdio(stdioRoot).catch((error: unknown) => {
+        if (uid !== undefined) options.users?.release(uid);
+        throw error;
+      });
       try {
+        giveWorkingDirectory(uid);
         child = spawn(options.command, options.args ?? [], {
           cwd: options.cwd,
           env,
           stdio: [...prepared.childFds],
           // Its own process group, so stop and killOrphans reach its children too.
           detached: true,
+          // Node drops supplementary groups too when a uid or gid is given.
+          ...(uid !== undefined ? { uid, gid: uid } : {}),
         });
       } catch (error) {
         // spawn() throws for some failures (EMFILE, EAGAIN) instead of emitting 'error'.
         prepared.releaseChildFds();
         prepared.destroy();
         void removeChildStdio(prepared.dir);
+        if (uid !== undefined) options.users?.release(uid);
         throw error;
       } finally {
         // Only the child holds its ends now: its exit is the pipes' EOF.
@@ -275,6 +294,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     const current = wireRun({
       child,
       stdio,
+      uid,
       pid,
       startTicks: stat?.startTicks,
       spawnedAt: Date.now(),
@@ -291,6 +311,26 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     return current;
   }
 
+  /** A user id for a new child, when children get their own. */
+  function acquireUser(): number | undefined {
+    if (options.users === undefined) return undefined;
+    const uid = options.users.acquire();
+    if (uid === undefined)
+      throw new McpServerStartError(
+        `MCP server ${label} could not be started: every child user id in ${options.users.range} is in use (MINIMCP_CHILD_UIDS)`,
+        { label, reason: 'no_child_user' },
+      );
+    return uid;
+  }
+
+  /** The working directory (and HOME) belongs to the child's user, and only to it. */
+  function giveWorkingDirectory(uid: number | undefined): void {
+    mkdirSync(options.cwd, { recursive: true });
+    if (uid === undefined) return;
+    chownSync(options.cwd, uid, uid);
+    chmodSync(options.cwd, 0o700);
+  }
+
   function recordOf(current: Run, result?: ChildInitializeResult): ChildRecord {
     return {
       pid: current.pid,
@@ -299,6 +339,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       label,
       command: options.command,
       spawnedAt: current.spawnedAt,
+      ...(current.uid !== undefined ? { uid: current.uid } : {}),
       stdioDir: current.stdio.dir,
       ...(options.fingerprint !== undefined ? { fingerprint: options.fingerprint } : {}),
       ...(result !== undefined ? { initializeResult: result } : {}),
@@ -309,6 +350,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   function wireRun(base: {
     child: ChildProcess | undefined;
     stdio: ChildStdioStreams;
+    uid: number | undefined;
     pid: number;
     startTicks: number | undefined;
     spawnedAt: number;
@@ -345,6 +387,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     const current: Run = {
       child,
       stdio,
+      uid: base.uid,
       warm: base.warm,
       pid,
       startTicks: base.startTicks,
@@ -367,6 +410,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         killGroup(pid, 'SIGKILL');
         options.registry?.remove(pid);
       }
+      if (base.uid !== undefined) options.users?.release(base.uid);
       logs.flushNotice();
       await removeChildStdio(stdio.dir).catch(() => undefined);
       return exit;
@@ -476,12 +520,15 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     if (stdio === undefined) {
       killGroup(record.pgid, 'SIGKILL');
       options.registry?.remove(record.pid);
+      if (record.uid !== undefined) options.users?.release(record.uid);
       if (record.stdioDir !== undefined) void removeChildStdio(record.stdioDir);
       return undefined;
     }
+    if (record.uid !== undefined) options.users?.claim(record.uid);
     return wireRun({
       child: undefined,
       stdio,
+      uid: record.uid,
       pid: record.pid,
       startTicks: record.startTicks,
       spawnedAt: record.spawnedAt,

@@ -5,6 +5,7 @@
 // killed. What survives is decided from the children records (agent/child-registry.ts).
 import { createHash } from 'node:crypto';
 import type { ChildRecord, ChildRegistry } from './child-registry.js';
+import type { ChildUsers } from './child-users.js';
 import { removeChildStdio } from './child-stdio.js';
 import { killGroup } from './proc.js';
 
@@ -42,13 +43,25 @@ export interface Survivors {
 export function createSurvivors(
   records: readonly ChildRecord[],
   registry: ChildRegistry,
+  users?: ChildUsers,
 ): Survivors {
-  const byInstance = new Map(records.map((record) => [record.label, record]));
   const kill = (record: ChildRecord): void => {
     killGroup(record.pgid, 'SIGKILL');
     registry.remove(record.pid);
+    if (record.uid !== undefined) users?.release(record.uid);
     if (record.stdioDir !== undefined) void removeChildStdio(record.stdioDir);
   };
+  const byInstance = new Map<string, ChildRecord>();
+  for (const record of records) {
+    const other = byInstance.get(record.label);
+    // Two children of one instance (a crash while one replaced the other): the newer one stays.
+    if (other !== undefined && other.spawnedAt >= record.spawnedAt) {
+      kill(record);
+      continue;
+    }
+    if (other !== undefined) kill(other);
+    byInstance.set(record.label, record);
+  }
   return {
     claim(instanceId, fingerprint) {
       const record = byInstance.get(instanceId);

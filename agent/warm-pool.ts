@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { ChildRegistry } from './child-registry.js';
+import type { ChildUsers } from './child-users.js';
 import {
   DEFAULT_STDIO_ROOT,
   prepareChildStdio,
@@ -33,6 +34,8 @@ export interface WarmPoolOptions {
   registry?: ChildRegistry;
   /** Where each child's stdio FIFOs get a folder (agent/child-stdio.ts). */
   stdioRoot?: string;
+  /** OS users for children (agent/child-users.ts): each idle child runs as its own. */
+  users?: ChildUsers;
   /** Delay before the first replacement after idle children died in a row; doubles, capped. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
@@ -69,6 +72,7 @@ export interface WarmPool {
 interface Idle {
   child: ChildProcess;
   stdio: ChildStdioStreams;
+  uid: number | undefined;
   pid: number;
   /** Detaches the pool's listeners, handing the child over. */
   release(): void;
@@ -107,12 +111,24 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   /** Spawns one idle child; false if spawning failed (its error handler retries). */
   const spawnIdle = async (slot: Slot): Promise<boolean> => {
     const { entry } = slot;
-    mkdirSync(options.cwd, { recursive: true });
+    // Others may pass through (o+x) to their own folders; nothing here is theirs to read.
+    mkdirSync(options.cwd, { recursive: true, mode: 0o711 });
+    const uid = options.users?.acquire();
+    if (options.users !== undefined && uid === undefined) {
+      throw new Error(`every child user id in ${options.users.range} is in use`);
+    }
+    const releaseUser = (): void => {
+      if (uid !== undefined) options.users?.release(uid);
+    };
     // The same FIFO stdio as a cold spawn, so that a taken child can outlive the agent.
-    const stdio = await prepareChildStdio(stdioRoot);
+    const stdio = await prepareChildStdio(stdioRoot).catch((error: unknown) => {
+      releaseUser();
+      throw error;
+    });
     if (closed) {
       stdio.releaseChildFds();
       stdio.destroy();
+      releaseUser();
       await removeChildStdio(stdio.dir);
       return false;
     }
@@ -124,17 +140,21 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
         stdio: [...stdio.childFds, 'pipe'],
         // Its own process group, as a cold spawn: stop and killOrphans reach all of it.
         detached: true,
+        ...(uid !== undefined ? { uid, gid: uid } : {}),
       });
     } catch (error) {
       stdio.destroy();
       void removeChildStdio(stdio.dir);
+      releaseUser();
       throw error;
     } finally {
       stdio.releaseChildFds();
     }
+    /** The child is gone while the pool still owned it: its stdio and user go too. */
     const discardStdio = (): void => {
       stdio.destroy();
       void removeChildStdio(stdio.dir);
+      releaseUser();
     };
     // Pipe errors end in the child's exit, which is watched; an unhandled
     // stream 'error' would take the agent down instead.
@@ -156,6 +176,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       label: `warm-pool:${entry.type}`,
       command: entry.command,
       spawnedAt: Date.now(),
+      ...(uid !== undefined ? { uid } : {}),
       stdioDir: stdio.dir,
     });
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
@@ -177,6 +198,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     slot.idle.push({
       child,
       stdio,
+      uid,
       pid,
       release() {
         child.off('exit', onExit);
@@ -258,6 +280,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       return {
         child: idle.child,
         stdio: idle.stdio,
+        ...(idle.uid !== undefined ? { uid: idle.uid } : {}),
         bind({ env, cwd }) {
           binding.end(`${JSON.stringify({ env, cwd })}\n`);
         },

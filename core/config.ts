@@ -217,6 +217,22 @@ const portRange = z
     return { start, end };
   });
 
+/** A range of OS user ids, START-END, none of them root's or a system account's. */
+const uidRange = z
+  .string()
+  .regex(/^\d{1,10}-\d{1,10}$/, 'must look like 200000-200999')
+  .transform((value, ctx) => {
+    const [start, end] = value.split('-').map(Number) as [number, number];
+    if (start < 1000 || end > 4_294_967_294 || end < start) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be an increasing range of user ids from 1000 (no system account) up',
+      });
+      return z.NEVER;
+    }
+    return { start, end };
+  });
+
 const jsonRecord = z.string().transform((value, ctx) => {
   try {
     return z.record(z.string(), z.url()).parse(JSON.parse(value));
@@ -346,6 +362,11 @@ export const agentConfig = z.object({
   MINIMCP_USAGE_SECONDS: positiveInt(1, 300)
     .default(5)
     .describe('Seconds between usage samples written to mcp_instances.stats.'),
+  MINIMCP_CHILD_UIDS: uidRange
+    .optional()
+    .describe(
+      'START-END: each MCP server runs as a user id of its own from this range (needs root or CAP_SETUID, CAP_SETGID, CAP_CHOWN, CAP_KILL); unset: as the agent user.',
+    ),
   MINIMCP_WARM_POOL: warmPoolSizes
     .default({ demo: 2, github: 1, gmail: 1, figma: 1 })
     .describe(

@@ -3,12 +3,14 @@
 // SIGTERM ignored, a grandchild), plus orphan clean-up after an agent's death.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { chmod, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { McpServerStartError } from '../../../core/errors.js';
 import { killOrphans, sweepChildren, type ChildRecord } from '../../../agent/child-registry.js';
+import { createChildUsers } from '../../../agent/child-users.js';
 import { isReattachable } from '../../../agent/survivors.js';
 import {
   createSupervisor,
@@ -423,5 +425,103 @@ describe('children of an agent that died', () => {
     expect(result.serverInfo.name).toBe('fixture');
     expect(supervisor.pid).not.toBe(record.pid);
     expect(existsSync(record.stdioDir!)).toBe(false);
+  });
+});
+
+/** Runs only as root (as CI does): setting a child's user needs CAP_SETUID. */
+const asRoot = process.getuid?.() === 0 ? describe : describe.skip;
+
+asRoot('children as OS users of their own (MINIMCP_CHILD_UIDS)', () => {
+  interface Whoami {
+    uid: number;
+    gid: number;
+    groups: number[];
+    parentEnviron: string;
+    peekEnviron: string;
+    signalPeer: string;
+    writeCwd: string;
+  }
+
+  /** The fixtures copied where any user can read them (the checkout may sit in a private home). */
+  const publicFixtures = async (): Promise<string> => {
+    const dir = await tempDir('public');
+    await chmod(dir, 0o755);
+    for (const name of ['tiny-mcp.mjs', 'whoami-mcp.mjs']) {
+      await copyFile(fixture(name), path.join(dir, name));
+      await chmod(path.join(dir, name), 0o644);
+    }
+    return dir;
+  };
+
+  const whoamiOf = (logs: ChildLogLine[]): Whoami | undefined => {
+    const line = logs.find((entry) => entry.text.startsWith('WHOAMI '));
+    return line ? (JSON.parse(line.text.slice('WHOAMI '.length)) as Whoami) : undefined;
+  };
+
+  it('each child runs as its own user: no view of the agent or of a neighbour, its folder its own', async () => {
+    const scripts = await publicFixtures();
+    const base = 61_000 + Math.floor(Math.random() * 1_000) * 10;
+    const users = createChildUsers({ start: base, end: base + 9 });
+    // The parents of the working directories must be passable by other users.
+    const work = await tempDir('users');
+    await chmod(work, 0o711);
+    const first = await supervise(path.join(scripts, 'whoami-mcp.mjs'), {
+      users,
+      cwd: path.join(work, 'first'),
+    });
+    await first.supervisor.start();
+    const firstPid = first.supervisor.pid!;
+    const second = await supervise(path.join(scripts, 'whoami-mcp.mjs'), {
+      users,
+      cwd: path.join(work, 'second'),
+      env: { PEEK_PID: String(firstPid) },
+    });
+    await second.supervisor.start();
+
+    const one = await waitFor('the first report', () => whoamiOf(first.logs));
+    const two = await waitFor('the second report', () => whoamiOf(second.logs));
+    expect([one.uid, two.uid].sort()).toEqual([base, base + 1]);
+    expect(one.gid).toBe(one.uid);
+    expect(one.groups.filter((group) => group !== one.gid)).toEqual([]);
+    // The agent's environment (database password, node secrets) is out of reach...
+    expect(one.parentEnviron).toBe('EACCES');
+    // ...and so is a neighbour's (its user's API key), and signalling it.
+    expect(two.peekEnviron).toBe('EACCES');
+    expect(two.signalPeer).toBe('EPERM');
+    // Its working directory (and HOME) is its own.
+    expect(one.writeCwd).toBe('ok');
+    expect(statSync(path.join(work, 'first')).uid).toBe(one.uid);
+    expect(statSync(path.join(work, 'first')).mode & 0o777).toBe(0o700);
+    expect(users.inUse).toBe(2);
+
+    await first.supervisor.stop();
+    await second.supervisor.stop();
+    expect(processGone(firstPid)).toBe(true);
+    expect(users.inUse).toBe(0);
+  });
+
+  it('a start fails clearly when every user id of the range is taken', async () => {
+    const scripts = await publicFixtures();
+    const base = 62_000 + Math.floor(Math.random() * 1_000) * 10;
+    const users = createChildUsers({ start: base, end: base });
+    const work = await tempDir('users');
+    await chmod(work, 0o711);
+    const only = await supervise(path.join(scripts, 'whoami-mcp.mjs'), {
+      users,
+      cwd: path.join(work, 'only'),
+    });
+    await only.supervisor.start();
+    const refused = await supervise(path.join(scripts, 'whoami-mcp.mjs'), {
+      users,
+      cwd: path.join(work, 'refused'),
+    });
+
+    const error = await refused.supervisor.start().catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(McpServerStartError);
+    expect((error as McpServerStartError).message).toMatch(
+      new RegExp(`every child user id in ${base}-${base} is in use`),
+    );
+    expect(refused.supervisor.state).toBe('failed');
   });
 });
