@@ -2,7 +2,7 @@
 // shipper, reconciler, gRPC server, heartbeat and usage sampler. `close()`
 // stops it cleanly (children stopped, ports released, instances marked
 // disconnected with an event, logs flushed, node marked down).
-import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -202,13 +202,20 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
           swept.kept.flatMap((record) => (record.uid !== undefined ? [record.uid] : [])),
         )
       : undefined;
+    if (!users && process.getuid?.() === 0)
+      log.warn(
+        'the agent runs as root without MINIMCP_CHILD_UIDS: every MCP server runs as root too',
+      );
     if (users) {
       // Children of other users reach their own folders through these (o+x), and list nothing.
+      await chmod(dataDir, ((await stat(dataDir)).mode & 0o7777) | 0o001);
       await chmod(stateDir, 0o711);
       await mkdir(path.join(stateDir, 'instances'), { recursive: true });
       await chmod(path.join(stateDir, 'instances'), 0o711);
     }
     const survivors = createSurvivors(swept.kept, registry, users);
+    // Unwound after the reconciler: survivors never claimed do not outlive a clean stop.
+    cleanup.push(() => void survivors.killUnclaimed());
     const stdioRoot = path.join(stateDir, 'stdio');
     // The survivors' FIFOs stay; a previous agent's spares and dead children's go.
     await pruneChildStdio(
@@ -238,7 +245,11 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       // Once every desired instance had its chance to claim its survivor, the rest go.
       onPassDone: () => {
         if (survivors.size === 0) return;
-        const killed = survivors.killUnclaimed();
+        // A runtime still starting (a gRPC start that came before the pass) claims its own.
+        const killed = survivors.killUnclaimed(
+          (instanceId) => reconciler.get(instanceId)?.state === 'starting',
+        );
+        if (killed.length === 0) return;
         log.warn(
           { count: killed.length },
           'killed children of a previous agent whose instances no longer run here',

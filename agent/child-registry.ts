@@ -107,6 +107,26 @@ export async function readChildRecords(stateDir: string): Promise<ChildRecord[]>
   return records;
 }
 
+/**
+ * Whether the process group a record names is still the recorded child's: its
+ * leader is the same process (same start time), or gone — the members left can
+ * then only be the child's, as the kernel hands out no pid that still names a
+ * live process group. A leader pid now naming another process is not ours.
+ */
+export function isRecordedGroup(record: ChildRecord): boolean {
+  const leader = readProcStat(record.pid);
+  return (
+    leader === undefined ||
+    record.startTicks === undefined ||
+    leader.startTicks === record.startTicks
+  );
+}
+
+/** SIGKILLs the recorded group, unless its pid now names someone else's. */
+export function killRecordedGroup(record: ChildRecord): void {
+  if (isRecordedGroup(record)) killGroup(record.pgid, 'SIGKILL');
+}
+
 export interface ChildSweep {
   /** Groups killed (once their members are gone, or after the wait). */
   killed: ChildRecord[];
@@ -133,16 +153,8 @@ export async function sweepChildren(
   for (const record of records) {
     const members = groups.get(record.pgid);
     if (members === undefined) continue; // the whole group is gone already
+    if (!isRecordedGroup(record)) continue;
     const leader = readProcStat(record.pid);
-    // The pid now names another process (another start time): not our group.
-    // With the leader gone, the members can only be ours: the kernel does not
-    // hand out a pid that still names a live process group.
-    if (
-      leader !== undefined &&
-      record.startTicks !== undefined &&
-      leader.startTicks !== record.startTicks
-    )
-      continue;
     if (leader !== undefined && leader.state !== 'Z' && options.keep?.(record)) {
       kept.push(record);
       continue;

@@ -13,6 +13,7 @@ import { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { killGroup, processesWithFilesUnder, readProcStat } from './proc.js';
 
 const run = promisify(execFile);
 const NAMES = ['stdin', 'stdout', 'stderr'] as const;
@@ -50,12 +51,18 @@ const spares = new Map<string, { dirs: string[]; making: Promise<void> | undefin
 async function makeSpares(root: string, into: string[]): Promise<void> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   const dirs = Array.from({ length: SPARE_BATCH }, () => path.join(root, randomUUID()));
-  await Promise.all(dirs.map((dir) => mkdir(dir, { mode: 0o700 })));
-  await run('mkfifo', [
-    '-m',
-    '600',
-    ...dirs.flatMap((dir) => NAMES.map((name) => path.join(dir, name))),
-  ]);
+  try {
+    await Promise.all(dirs.map((dir) => mkdir(dir, { mode: 0o700 })));
+    await run('mkfifo', [
+      '-m',
+      '600',
+      ...dirs.flatMap((dir) => NAMES.map((name) => path.join(dir, name))),
+    ]);
+  } catch (error) {
+    // No mkfifo, a full disk: leave no half-made folders behind for every retry.
+    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+    throw error;
+  }
   into.push(...dirs);
 }
 
@@ -149,7 +156,9 @@ export async function removeChildStdio(dir: string): Promise<void> {
 
 /**
  * Removes every FIFO folder under `root` but `keep` (at agent start: the spares
- * and the folders of dead children a previous agent left).
+ * and the folders of children a previous agent left). A process still holding
+ * one of those FIFOs is a child whose record was lost (unreadable, or from an
+ * older agent): its process group is killed first.
  */
 export async function pruneChildStdio(root: string, keep: ReadonlySet<string>): Promise<void> {
   let names: string[];
@@ -164,5 +173,12 @@ export async function pruneChildStdio(root: string, keep: ReadonlySet<string>): 
   );
   const supply = spares.get(root);
   if (supply !== undefined) supply.dirs = supply.dirs.filter((dir) => !pruned.has(dir));
+  if (pruned.size > 0) {
+    const ownGroup = readProcStat(process.pid)?.pgid;
+    for (const pid of processesWithFilesUnder([...pruned])) {
+      const group = readProcStat(pid)?.pgid;
+      if (group !== undefined && group !== ownGroup) killGroup(group, 'SIGKILL');
+    }
+  }
   await Promise.all([...pruned].map((dir) => rm(dir, { recursive: true, force: true })));
 }

@@ -349,7 +349,12 @@ export function createInstanceRuntime(
       }
 
       await mkdir(workDir, { recursive: true, mode: 0o700 });
-      const fingerprint = launchFingerprint({ command, args, env });
+      const fingerprint = launchFingerprint({
+        command,
+        args,
+        env,
+        runAs: deps.users ? 'own-user' : 'agent-user',
+      });
       const survivor = deps.survivors?.claim(id, fingerprint);
       supervisor = createSupervisor({
         command,

@@ -7,16 +7,21 @@ import { startAgent } from './agent.js';
 
 const config = await loadConfig(AgentConfigSchema, process.env);
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'minimcp-agent' });
-const agent = await startAgent({ config, logger });
+const starting = startAgent({ config, logger });
 
+// Listening before the start completes: a SIGTERM during a long first pass must
+// still stop the children (systemd leaves them alone: KillMode=process).
 let exiting = false;
 const shutdown = async (signal: string) => {
   if (exiting) return;
   exiting = true;
   logger.info({ signal }, 'shutting down');
-  await agent.close();
+  // A start that fails unwinds by itself; one that succeeds is closed.
+  const agent = await starting.catch(() => undefined);
+  await agent?.close();
   process.exit(0);
 };
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
+const agent = await starting;
 void agent.lost.then(() => process.exit(1));

@@ -1,7 +1,7 @@
 // What the agent reads about processes from /proc (Linux; no dependency), and
 // how it signals a process group: the supervisor samples its children here,
 // and the children records are checked against it after an agent restart.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
 /** USER_HZ: 100 on every Linux architecture Node supports. */
 export const CLOCK_TICKS = 100;
@@ -86,6 +86,66 @@ export function isRunning(pid: number, startTicks?: number): boolean {
   const stat = readProcStat(pid);
   if (stat === undefined || stat.state === 'Z') return false;
   return startTicks === undefined || stat.startTicks === startTicks;
+}
+
+/** The user a process runs as (the owner of its /proc folder: its effective uid). */
+function ownerOf(pid: number): number | undefined {
+  try {
+    return statSync(`/proc/${pid}`).uid;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * SIGKILLs every process running as `uid`, a few passes over /proc in case
+ * one forks while the others die. Never for root's or the agent's own uid.
+ */
+export function killProcessesOf(uid: number): void {
+  if (uid === 0 || uid === process.getuid?.()) return;
+  for (let pass = 0; pass < 3; pass++) {
+    let found = false;
+    for (const name of readdirSync('/proc')) {
+      const pid = Number(name);
+      if (!Number.isInteger(pid) || ownerOf(pid) !== uid) continue;
+      found = true;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+    if (!found) return;
+  }
+}
+
+/** Processes with an open file under one of `dirs` (from /proc/<pid>/fd), but this one. */
+export function processesWithFilesUnder(dirs: readonly string[]): number[] {
+  const prefixes = dirs.map((dir) => `${dir}/`);
+  const holders: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone, or not ours to look at
+    }
+    for (const fd of fds) {
+      let target: string;
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      if (prefixes.some((prefix) => target.startsWith(prefix))) {
+        holders.push(pid);
+        break;
+      }
+    }
+  }
+  return holders;
 }
 
 /** Live (not zombie) processes by process group, from one pass over /proc. */

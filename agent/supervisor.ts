@@ -6,7 +6,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { McpServerStartError } from '../core/errors.js';
-import { ChildInitializeResult, type ChildRecord, type ChildRegistry } from './child-registry.js';
+import {
+  ChildInitializeResult,
+  killRecordedGroup,
+  type ChildRecord,
+  type ChildRegistry,
+} from './child-registry.js';
 import type { ChildUsers } from './child-users.js';
 import {
   attachChildStdio,
@@ -240,6 +245,8 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   let backoffTimer: NodeJS.Timeout | undefined;
   let stopPromise: Promise<void> | undefined;
   let startCalled = false;
+  /** This instance's OS user (MINIMCP_CHILD_UIDS), the same for all its children. */
+  let userId: number | undefined;
 
   const logs = createLogSink(settings, redactor, options.onLog);
 
@@ -255,17 +262,16 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   async function spawnChild(attempt: number, warm: WarmChild | undefined): Promise<Run> {
     let child: ChildProcess;
     let stdio: ChildStdioStreams;
-    let uid: number | undefined;
     if (warm !== undefined) {
-      ({ child, stdio, uid } = warm);
-      if (uid !== undefined) giveWorkingDirectory(uid);
+      ({ child, stdio } = warm);
+      // The instance keeps the warm child's user across its restarts.
+      if (warm.uid !== undefined) userId ??= warm.uid;
     } else {
-      uid = acquireUser();
-      const prepared = await prepareChildStdio(stdioRoot).catch((error: unknown) => {
-        if (uid !== undefined) options.users?.release(uid);
-        throw error;
-      });
+      if (options.users !== undefined) userId ??= acquireUser(options.users);
+      const prepared = await prepareChildStdio(stdioRoot);
+      const uid = userId;
       try {
+        if (state === 'stopping' || state === 'stopped') throw stoppedWhileStarting();
         giveWorkingDirectory(uid);
         child = spawn(options.command, options.args ?? [], {
           cwd: options.cwd,
@@ -281,7 +287,6 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         prepared.releaseChildFds();
         prepared.destroy();
         void removeChildStdio(prepared.dir);
-        if (uid !== undefined) options.users?.release(uid);
         throw error;
       } finally {
         // Only the child holds its ends now: its exit is the pipes' EOF.
@@ -294,7 +299,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     const current = wireRun({
       child,
       stdio,
-      uid,
+      uid: userId,
       pid,
       startTicks: stat?.startTicks,
       spawnedAt: Date.now(),
@@ -302,25 +307,36 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       // A warm child's load, before it was taken, is not this instance's CPU use.
       cpuTicks: warm !== undefined ? (stat?.cpuTicks ?? 0) : 0,
     });
-    if (pid !== 0) {
-      options.registry?.add(recordOf(current));
-      emit({ type: 'spawned', pid, attempt, warm: warm !== undefined });
+    try {
+      if (warm !== undefined && userId !== undefined) giveWorkingDirectory(userId);
+      if (pid !== 0) options.registry?.add(recordOf(current));
+    } catch (error) {
+      // The child would outlive the agent unrecorded (or unbound): end it now.
+      await terminate(current, 0);
+      throw error;
     }
+    if (pid !== 0) emit({ type: 'spawned', pid, attempt, warm: warm !== undefined });
     // Listeners are in place: now the warm child may start talking.
     warm?.bind({ env: options.env ?? {}, cwd: options.cwd });
     return current;
   }
 
-  /** A user id for a new child, when children get their own. */
-  function acquireUser(): number | undefined {
-    if (options.users === undefined) return undefined;
-    const uid = options.users.acquire();
+  /** A user id for this instance's children, when children get their own. */
+  function acquireUser(users: ChildUsers): number {
+    const uid = users.acquire();
     if (uid === undefined)
       throw new McpServerStartError(
-        `MCP server ${label} could not be started: every child user id in ${options.users.range} is in use (MINIMCP_CHILD_UIDS)`,
+        `MCP server ${label} could not be started: every child user id in ${users.range} is in use (MINIMCP_CHILD_UIDS)`,
         { label, reason: 'no_child_user' },
       );
     return uid;
+  }
+
+  /** Gives the user back once no child of this supervisor will run again (stopped or failed). */
+  function releaseUser(): void {
+    if (userId === undefined) return;
+    options.users?.release(userId);
+    userId = undefined;
   }
 
   /** The working directory (and HOME) belongs to the child's user, and only to it. */
@@ -410,7 +426,8 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         killGroup(pid, 'SIGKILL');
         options.registry?.remove(pid);
       }
-      if (base.uid !== undefined) options.users?.release(base.uid);
+      // Whatever else runs as its user goes with it (a double fork escapes the group).
+      if (base.uid !== undefined) options.users?.reclaim(base.uid);
       logs.flushNotice();
       await removeChildStdio(stdio.dir).catch(() => undefined);
       return exit;
@@ -442,9 +459,13 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       if (child === undefined) {
         // Re-attached: not our child, so no exit event and no exit status. It is
         // gone when its pid is (checked when its stdout closes, and now and then).
+        let soon: NodeJS.Timeout | undefined;
+        let gone = false;
         const check = (): void => {
-          if (isRunning(pid, base.startTicks)) return;
+          if (gone || isRunning(pid, base.startTicks)) return;
+          gone = true;
           clearInterval(poll);
+          clearInterval(soon);
           drainThen(() =>
             resolve(
               settle({
@@ -457,14 +478,22 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
             ),
           );
         };
-        const poll = setInterval(check, ADOPTED_POLL_MS);
+        let poll = setInterval(check, ADOPTED_POLL_MS);
         poll.unref();
         stdio.stdout.once('close', () => {
-          // EOF: the child closed its stdout or exited; exiting takes a moment.
+          if (gone) return;
+          // EOF: the child closed its stdout or is exiting, which takes a moment:
+          // look often for a second, then at the usual pace (it may live on).
           clearInterval(poll);
-          const soon = setInterval(check, 50);
+          let checks = 0;
+          soon = setInterval(() => {
+            check();
+            if (gone || ++checks < 20) return;
+            clearInterval(soon);
+            poll = setInterval(check, ADOPTED_POLL_MS);
+            poll.unref();
+          }, 50);
           soon.unref();
-          current.exited.finally(() => clearInterval(soon)).catch(() => undefined);
         });
         return;
       }
@@ -518,13 +547,16 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       }
     }
     if (stdio === undefined) {
-      killGroup(record.pgid, 'SIGKILL');
+      killRecordedGroup(record);
       options.registry?.remove(record.pid);
       if (record.uid !== undefined) options.users?.release(record.uid);
       if (record.stdioDir !== undefined) void removeChildStdio(record.stdioDir);
       return undefined;
     }
-    if (record.uid !== undefined) options.users?.claim(record.uid);
+    if (record.uid !== undefined) {
+      options.users?.claim(record.uid);
+      userId = record.uid;
+    }
     return wireRun({
       child: undefined,
       stdio,
@@ -679,6 +711,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     if (failuresInARow > settings.maxRestarts) {
       state = 'failed';
       run = undefined;
+      releaseUser();
       emit({
         type: 'failed',
         ...exit,
@@ -710,7 +743,10 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     }, delayMs);
   }
 
-  /** Ends one child: stdin closed, SIGTERM to its group, SIGKILL after `graceMs`. */
+  /**
+   * Ends one child: our end of its stdin closed (no EOF for it: it holds the
+   * FIFO's other end itself), SIGTERM to its group, SIGKILL after `graceMs`.
+   */
   async function terminate(current: Run, graceMs: number): Promise<ChildExit> {
     current.stopping = true;
     if (current.exit !== undefined) return current.exit;
@@ -749,6 +785,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
             });
           }
           run = undefined;
+          releaseUser();
           throw error;
         },
       );
@@ -765,6 +802,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         } finally {
           run = undefined;
           initializeResult = undefined;
+          releaseUser();
           state = 'stopped';
           emit({ type: 'stopped' });
         }

@@ -4,21 +4,23 @@
 // key included) takes it over instead of spawning; every other survivor is
 // killed. What survives is decided from the children records (agent/child-registry.ts).
 import { createHash } from 'node:crypto';
-import type { ChildRecord, ChildRegistry } from './child-registry.js';
+import { killRecordedGroup, type ChildRecord, type ChildRegistry } from './child-registry.js';
 import type { ChildUsers } from './child-users.js';
 import { removeChildStdio } from './child-stdio.js';
-import { killGroup } from './proc.js';
 
-/** Digest of how a child is started; a changed key, config or command changes it. */
+/** Digest of how a child is started; a changed key, config, command or user changes it. */
 export function launchFingerprint(launch: {
   command: string;
   args: readonly string[];
   env: Readonly<Record<string, string>>;
+  /** Whose user the child runs as: the agent's, or one of its own (MINIMCP_CHILD_UIDS). */
+  runAs?: 'agent-user' | 'own-user';
 }): string {
   const env = Object.entries(launch.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return createHash('sha256')
-    .update(JSON.stringify([launch.command, launch.args, env]))
-    .digest('base64url');
+  const parts: unknown[] = [launch.command, launch.args, env];
+  // Left out for the agent's user, so records written before users existed still match.
+  if (launch.runAs === 'own-user') parts.push('own-user');
+  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
 }
 
 /** A record a new agent can take over: an instance's child that had answered `initialize`. */
@@ -34,8 +36,11 @@ export function isReattachable(record: ChildRecord): boolean {
 export interface Survivors {
   /** The instance's surviving child if it was started with `fingerprint`; one started otherwise is killed. */
   claim(instanceId: string, fingerprint: string): ChildRecord | undefined;
-  /** Kills the survivors no instance claimed (deleted, moved or expired while no agent ran). */
-  killUnclaimed(): ChildRecord[];
+  /**
+   * Kills the survivors no instance claimed (deleted, moved or expired while no
+   * agent ran), but those `pending` says an instance is about to claim.
+   */
+  killUnclaimed(pending?: (instanceId: string) => boolean): ChildRecord[];
   /** Survivors not claimed yet. */
   readonly size: number;
 }
@@ -46,7 +51,7 @@ export function createSurvivors(
   users?: ChildUsers,
 ): Survivors {
   const kill = (record: ChildRecord): void => {
-    killGroup(record.pgid, 'SIGKILL');
+    killRecordedGroup(record);
     registry.remove(record.pid);
     if (record.uid !== undefined) users?.release(record.uid);
     if (record.stdioDir !== undefined) void removeChildStdio(record.stdioDir);
@@ -71,10 +76,12 @@ export function createSurvivors(
       kill(record);
       return undefined;
     },
-    killUnclaimed() {
-      const unclaimed = [...byInstance.values()];
-      byInstance.clear();
-      for (const record of unclaimed) kill(record);
+    killUnclaimed(pending) {
+      const unclaimed = [...byInstance.values()].filter((record) => !pending?.(record.label));
+      for (const record of unclaimed) {
+        byInstance.delete(record.label);
+        kill(record);
+      }
       return unclaimed;
     },
     get size() {

@@ -220,13 +220,14 @@ const portRange = z
 /** A range of OS user ids, START-END, none of them root's or a system account's. */
 const uidRange = z
   .string()
-  .regex(/^\d{1,10}-\d{1,10}$/, 'must look like 200000-200999')
+  .regex(/^\d{6,10}-\d{6,10}$/, 'must look like 200000-200999')
   .transform((value, ctx) => {
     const [start, end] = value.split('-').map(Number) as [number, number];
-    if (start < 1000 || end > 4_294_967_294 || end < start) {
+    // Below 100000 live real accounts (ec2-user is 1000, with sudo) and nobody (65534).
+    if (start < 100_000 || end > 4_294_967_294 || end < start) {
       ctx.addIssue({
         code: 'custom',
-        message: 'must be an increasing range of user ids from 1000 (no system account) up',
+        message: 'must be an increasing range of user ids from 100000 up (no real account)',
       });
       return z.NEVER;
     }
@@ -365,7 +366,7 @@ export const agentConfig = z.object({
   MINIMCP_CHILD_UIDS: uidRange
     .optional()
     .describe(
-      'START-END: each MCP server runs as a user id of its own from this range (needs root or CAP_SETUID, CAP_SETGID, CAP_CHOWN, CAP_KILL); unset: as the agent user.',
+      'START-END (from 100000): each MCP server runs as a user id of its own from this range; the agent must run as root. Unset: as the agent user.',
     ),
   MINIMCP_WARM_POOL: warmPoolSizes
     .default({ demo: 2, github: 1, gmail: 1, figma: 1 })

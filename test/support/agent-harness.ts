@@ -45,6 +45,8 @@ export async function startAgentHarness(options: {
   portCount?: number;
   masterKeyBase64?: string;
   env?: Record<string, string>;
+  /** Where built-in server scripts resolve (default: dist/). */
+  serversRoot?: string;
 }): Promise<AgentHarness> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'minimcp-agent-'));
   const certificates = await createTestCertificates();
@@ -69,7 +71,7 @@ export async function startAgentHarness(options: {
     logger: createLogger({ level: 'warn', name: 'test-agent' }),
     env: { MINIMCP_MASTER_KEY: masterKeyBase64 },
     tls: certificates.agent,
-    serversRoot: DIST_ROOT,
+    serversRoot: options.serversRoot ?? DIST_ROOT,
   });
   const client = createAgentClient({
     address: agent.grpcAddress,

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { McpServerStartError } from '../../../core/errors.js';
 import { killOrphans, sweepChildren, type ChildRecord } from '../../../agent/child-registry.js';
 import { createChildUsers } from '../../../agent/child-users.js';
+import { readProcStat } from '../../../agent/proc.js';
 import { isReattachable } from '../../../agent/survivors.js';
 import {
   createSupervisor,
@@ -257,7 +258,7 @@ describe('stopping', () => {
 
     await supervisor.stop();
 
-    await waitFor('the grandchild to be gone', () => processGone(grandchild));
+    await waitFor('the grandchild to be gone', () => processGone(grandchild!));
   });
 });
 
@@ -405,6 +406,45 @@ describe('children of an agent that died', () => {
     ]);
   });
 
+  it('notices a re-attached child dying while its grandchild holds its pipes, once', async () => {
+    const stateDir = await tempDir('state');
+    await orphan(stateDir, ['stdio-sharing-grandchild.mjs']);
+    const record = await survivorOf(stateDir);
+    const [grandchild] = await waitFor('the grandchild', () => {
+      const found = readdirSync('/proc')
+        .map(Number)
+        .filter((pid) => Number.isInteger(pid) && readProcStat(pid)?.ppid === record.pid);
+      return found.length > 0 && found;
+    });
+    const events: SupervisorEvent[] = [];
+    const supervisor = track(
+      createSupervisor({
+        command: process.execPath,
+        args: [fixture('stdio-sharing-grandchild.mjs')],
+        cwd: path.join(stateDir, 'work'),
+        adopt: record,
+        backoffInitialMs: 10,
+        onEvent: (event) => events.push(event),
+      }),
+    );
+    await supervisor.start();
+
+    // Only the leader: the grandchild keeps stdout and stderr open, so no EOF comes.
+    process.kill(record.pid, 'SIGKILL');
+
+    await waitFor(
+      'a new child',
+      () =>
+        supervisor.state === 'ready' &&
+        supervisor.pid !== undefined &&
+        supervisor.pid !== record.pid,
+      15_000,
+    );
+    expect(events.filter((event) => event.type === 'exited')).toHaveLength(1);
+    // Its group went with it.
+    await waitFor('the grandchild killed with the group', () => processGone(grandchild!));
+  });
+
   it('spawns a new child when the recorded one is gone by the time it is adopted', async () => {
     const stateDir = await tempDir('state');
     await orphan(stateDir, ['mcp-fixture.mjs']);
@@ -433,6 +473,11 @@ const asRoot = process.getuid?.() === 0 ? describe : describe.skip;
 
 asRoot('children as OS users of their own (MINIMCP_CHILD_UIDS)', () => {
   interface Whoami {
+    escapedPid: number | null;
+    capInh: string;
+    capPrm: string;
+    capEff: string;
+    capAmb: string;
     uid: number;
     gid: number;
     groups: number[];
@@ -460,7 +505,7 @@ asRoot('children as OS users of their own (MINIMCP_CHILD_UIDS)', () => {
 
   it('each child runs as its own user: no view of the agent or of a neighbour, its folder its own', async () => {
     const scripts = await publicFixtures();
-    const base = 61_000 + Math.floor(Math.random() * 1_000) * 10;
+    const base = 300_000 + Math.floor(Math.random() * 10_000) * 10;
     const users = createChildUsers({ start: base, end: base + 9 });
     // The parents of the working directories must be passable by other users.
     const work = await tempDir('users');
@@ -468,6 +513,7 @@ asRoot('children as OS users of their own (MINIMCP_CHILD_UIDS)', () => {
     const first = await supervise(path.join(scripts, 'whoami-mcp.mjs'), {
       users,
       cwd: path.join(work, 'first'),
+      env: { ESCAPE: '1' },
     });
     await first.supervisor.start();
     const firstPid = first.supervisor.pid!;
@@ -482,6 +528,9 @@ asRoot('children as OS users of their own (MINIMCP_CHILD_UIDS)', () => {
     const two = await waitFor('the second report', () => whoamiOf(second.logs));
     expect([one.uid, two.uid].sort()).toEqual([base, base + 1]);
     expect(one.gid).toBe(one.uid);
+    // No capability of the (root) agent is left: not permitted, effective or ambient.
+    const none = '0000000000000000';
+    expect([one.capPrm, one.capEff, one.capAmb, one.capInh]).toEqual([none, none, none, none]);
     expect(one.groups.filter((group) => group !== one.gid)).toEqual([]);
     // The agent's environment (database password, node secrets) is out of reach...
     expect(one.parentEnviron).toBe('EACCES');
@@ -494,15 +543,20 @@ asRoot('children as OS users of their own (MINIMCP_CHILD_UIDS)', () => {
     expect(statSync(path.join(work, 'first')).mode & 0o777).toBe(0o700);
     expect(users.inUse).toBe(2);
 
+    // A process that left the child's group and session still runs as its user...
+    expect(one.escapedPid).not.toBeNull();
+    expect(processGone(one.escapedPid!)).toBe(false);
     await first.supervisor.stop();
     await second.supervisor.stop();
     expect(processGone(firstPid)).toBe(true);
+    // ...and goes before the user id can be handed to another instance.
+    await waitFor('the escaped process killed', () => processGone(one.escapedPid!));
     expect(users.inUse).toBe(0);
   });
 
   it('a start fails clearly when every user id of the range is taken', async () => {
     const scripts = await publicFixtures();
-    const base = 62_000 + Math.floor(Math.random() * 1_000) * 10;
+    const base = 400_000 + Math.floor(Math.random() * 10_000) * 10;
     const users = createChildUsers({ start: base, end: base });
     const work = await tempDir('users');
     await chmod(work, 0o711);

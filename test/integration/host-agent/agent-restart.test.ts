@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -212,7 +213,8 @@ describe('agent restart after SIGKILL', () => {
     expect(code).toBe(0);
     const gone = await rows(ids);
     expect(gone.every((r) => r.status === 'disconnected')).toBe(true);
-    // A clean stop stops every child, re-attached or not.
+    // A clean stop stops every child, re-attached or not, and leaves no record.
     expect(after.map((r) => r.process_id!).filter((pid) => !processGone(pid))).toEqual([]);
+    expect(readdirSync(path.join(dataDir, `agent-${nodeName}`, 'children'))).toEqual([]);
   }, 600_000);
 });
