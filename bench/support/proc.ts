@@ -2,9 +2,7 @@
 // The benchmarks read the agent's own numbers here, from outside it, so that
 // measuring does not change what is measured.
 import { readdirSync, readFileSync } from 'node:fs';
-
-/** USER_HZ: 100 on every Linux architecture Node supports. */
-const CLOCK_TICKS = 100;
+import { CLOCK_TICKS, isRunning, readProcStat } from '../../agent/proc.js';
 
 export interface ProcMemory {
   /** VmRSS: resident set, bytes. */
@@ -31,32 +29,10 @@ export function readMemory(pid: number): ProcMemory | undefined {
   return { rss: kb('VmRSS'), rssAnon: kb('RssAnon'), rssFile: kb('RssFile'), peakRss: kb('VmHWM') };
 }
 
-interface Stat {
-  ppid: number;
-  state: string;
-  /** utime + stime, seconds. */
-  cpuSeconds: number;
-}
-
-function readStat(pid: number): Stat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name may hold spaces and parentheses: split after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return {
-    state: fields[0] ?? '',
-    ppid: Number(fields[1]),
-    cpuSeconds: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS,
-  };
-}
-
 /** CPU time (user + system) the process has used, in seconds; undefined once it is gone. */
 export function cpuSeconds(pid: number): number | undefined {
-  return readStat(pid)?.cpuSeconds;
+  const stat = readProcStat(pid);
+  return stat === undefined ? undefined : stat.cpuTicks / CLOCK_TICKS;
 }
 
 /** Live descendants of `pid` (children, grandchildren...), from one pass over /proc. */
@@ -65,7 +41,7 @@ export function descendants(pid: number): number[] {
   for (const name of readdirSync('/proc')) {
     const child = Number(name);
     if (!Number.isInteger(child)) continue;
-    const stat = readStat(child);
+    const stat = readProcStat(child);
     if (stat === undefined || stat.state === 'Z') continue;
     const siblings = children.get(stat.ppid);
     if (siblings) siblings.push(child);
@@ -107,8 +83,7 @@ export function startCpuWindow(pids: readonly number[]): { end(): CpuWindow } {
 }
 
 export function isAlive(pid: number): boolean {
-  const stat = readStat(pid);
-  return stat !== undefined && stat.state !== 'Z';
+  return isRunning(pid);
 }
 
 export const MB = 1024 * 1024;

@@ -319,6 +319,30 @@ describe('children of an agent that died', () => {
     return swept.kept[0]!;
   };
 
+  /** Re-attaches a new supervisor to `record` (a survivor running `script`); restarts come fast. */
+  const adopted = async (stateDir: string, script: string, record: ChildRecord) => {
+    const events: SupervisorEvent[] = [];
+    const supervisor = track(
+      createSupervisor({
+        command: process.execPath,
+        args: [fixture(script)],
+        cwd: path.join(stateDir, 'work'),
+        adopt: record,
+        backoffInitialMs: 10,
+        onEvent: (event) => events.push(event),
+      }),
+    );
+    await supervisor.start();
+    return { supervisor, events };
+  };
+
+  const replacedChild = (supervisor: Supervisor, old: number) =>
+    waitFor(
+      'a new child',
+      () => supervisor.state === 'ready' && supervisor.pid !== undefined && supervisor.pid !== old,
+      15_000,
+    );
+
   it('outlive it on their FIFOs; a restarted agent that keeps none kills every recorded group', async () => {
     const stateDir = await tempDir('state');
     const pids = await orphan(stateDir, ['with-grandchild.mjs', 'mcp-fixture.mjs']);
@@ -346,17 +370,8 @@ describe('children of an agent that died', () => {
     const record = await survivorOf(stateDir);
     expect(record.pid).toBe(pids['mcp-fixture.mjs']);
 
-    const events: SupervisorEvent[] = [];
-    const supervisor = track(
-      createSupervisor({
-        command: process.execPath,
-        args: [fixture('mcp-fixture.mjs')],
-        cwd: path.join(stateDir, 'work'),
-        adopt: record,
-        onEvent: (event) => events.push(event),
-      }),
-    );
-    const result = await supervisor.start();
+    const { supervisor, events } = await adopted(stateDir, 'mcp-fixture.mjs', record);
+    const result = supervisor.initializeResult!;
 
     expect(result.serverInfo.name).toBe('fixture');
     expect(supervisor.pid).toBe(record.pid);
@@ -376,28 +391,11 @@ describe('children of an agent that died', () => {
     const stateDir = await tempDir('state');
     await orphan(stateDir, ['mcp-fixture.mjs']);
     const record = await survivorOf(stateDir);
-    const events: SupervisorEvent[] = [];
-    const supervisor = track(
-      createSupervisor({
-        command: process.execPath,
-        args: [fixture('mcp-fixture.mjs')],
-        cwd: path.join(stateDir, 'work'),
-        adopt: record,
-        backoffInitialMs: 10,
-        onEvent: (event) => events.push(event),
-      }),
-    );
-    await supervisor.start();
+    const { supervisor, events } = await adopted(stateDir, 'mcp-fixture.mjs', record);
 
     process.kill(record.pid, 'SIGKILL');
 
-    await waitFor(
-      'a new child',
-      () =>
-        supervisor.state === 'ready' &&
-        supervisor.pid !== undefined &&
-        supervisor.pid !== record.pid,
-    );
+    await replacedChild(supervisor, record.pid);
     const exited = events.find((event) => event.type === 'exited');
     expect(exited).toMatchObject({ type: 'exited', pid: record.pid, expected: false });
     expect(events.filter((event) => event.type === 'ready').map((event) => event.adopted)).toEqual([
@@ -416,30 +414,12 @@ describe('children of an agent that died', () => {
         .filter((pid) => Number.isInteger(pid) && readProcStat(pid)?.ppid === record.pid);
       return found.length > 0 && found;
     });
-    const events: SupervisorEvent[] = [];
-    const supervisor = track(
-      createSupervisor({
-        command: process.execPath,
-        args: [fixture('stdio-sharing-grandchild.mjs')],
-        cwd: path.join(stateDir, 'work'),
-        adopt: record,
-        backoffInitialMs: 10,
-        onEvent: (event) => events.push(event),
-      }),
-    );
-    await supervisor.start();
+    const { supervisor, events } = await adopted(stateDir, 'stdio-sharing-grandchild.mjs', record);
 
     // Only the leader: the grandchild keeps stdout and stderr open, so no EOF comes.
     process.kill(record.pid, 'SIGKILL');
 
-    await waitFor(
-      'a new child',
-      () =>
-        supervisor.state === 'ready' &&
-        supervisor.pid !== undefined &&
-        supervisor.pid !== record.pid,
-      15_000,
-    );
+    await replacedChild(supervisor, record.pid);
     expect(events.filter((event) => event.type === 'exited')).toHaveLength(1);
     // Its group went with it.
     await waitFor('the grandchild killed with the group', () => processGone(grandchild!));
@@ -452,15 +432,8 @@ describe('children of an agent that died', () => {
     process.kill(record.pid, 'SIGKILL');
     await waitFor('the survivor to die', () => processGone(record.pid));
 
-    const supervisor = track(
-      createSupervisor({
-        command: process.execPath,
-        args: [fixture('mcp-fixture.mjs')],
-        cwd: path.join(stateDir, 'work'),
-        adopt: record,
-      }),
-    );
-    const result = await supervisor.start();
+    const { supervisor } = await adopted(stateDir, 'mcp-fixture.mjs', record);
+    const result = supervisor.initializeResult!;
 
     expect(result.serverInfo.name).toBe('fixture');
     expect(supervisor.pid).not.toBe(record.pid);
