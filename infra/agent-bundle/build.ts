@@ -15,6 +15,8 @@ export const HOST_FILES = [
   'minimcp-agent.service',
   'cloudwatch-agent.json',
   'logrotate.conf',
+  'child-users.conf',
+  'child-users.nft',
 ] as const;
 
 const BANNER = [

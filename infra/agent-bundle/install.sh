@@ -31,6 +31,25 @@ mv /etc/minimcp/rds-ca.pem.tmp /etc/minimcp/rds-ca.pem
 chmod 0644 /etc/minimcp/rds-ca.pem
 
 install -m 0644 "$BUNDLE/minimcp-agent.service" /etc/systemd/system/minimcp-agent.service
+
+# Each MCP server as an OS user of its own (cdk context agentChildUids): the
+# agent runs as root with a narrow capability set (a drop-in), and those users
+# are kept from the instance metadata service (an nftables table, loaded at boot).
+DROPIN=/etc/systemd/system/minimcp-agent.service.d
+if [[ -n "${MINIMCP_CHILD_UIDS:-}" ]]; then
+  dnf install -y nftables
+  install -d -m 0755 "$DROPIN" /etc/nftables
+  install -m 0644 "$BUNDLE/child-users.conf" "$DROPIN/child-users.conf"
+  sed "s|__CHILD_UIDS__|${MINIMCP_CHILD_UIDS}|" "$BUNDLE/child-users.nft" \
+    > /etc/nftables/minimcp-children.nft
+  nft -f /etc/nftables/minimcp-children.nft
+  grep -qs 'minimcp-children.nft' /etc/sysconfig/nftables.conf ||
+    echo 'include "/etc/nftables/minimcp-children.nft"' >> /etc/sysconfig/nftables.conf
+  systemctl enable nftables
+else
+  rm -f "$DROPIN/child-users.conf"
+  nft delete table inet minimcp_children 2>/dev/null || true
+fi
 install -m 0644 "$BUNDLE/logrotate.conf" /etc/logrotate.d/minimcp-agent
 
 sed "s|__LOG_GROUP__|${MINIMCP_LOG_GROUP}|" "$BUNDLE/cloudwatch-agent.json" \

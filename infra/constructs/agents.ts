@@ -34,6 +34,8 @@ export interface AgentsProps {
   grpcPort: number;
   portRangeStart: number;
   portRangeEnd: number;
+  /** MINIMCP_CHILD_UIDS: each MCP server as an OS user of its own (install.sh adds the drop-in). */
+  childUids?: string;
   /** Clients reach nodes at their public IPv4 (true) or private one. */
   advertisePublic: boolean;
   /** Part of the user data: a new mTLS generation rolls the nodes onto the new certificates. */
@@ -166,6 +168,7 @@ export class Agents extends Construct {
       MINIMCP_LOG_GROUP: this.logGroup.logGroupName,
       MINIMCP_TLS_GENERATION: String(props.tlsGeneration),
       NODE_EXTRA_CA_CERTS: '/etc/minimcp/rds-ca.pem',
+      ...(props.childUids === undefined ? {} : { MINIMCP_CHILD_UIDS: props.childUids }),
     };
     userData.addCommands(
       'set -euo pipefail',

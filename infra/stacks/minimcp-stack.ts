@@ -131,6 +131,7 @@ export class MiniMcpStack extends Stack {
       grpcPort: s.grpcPort,
       portRangeStart: s.portRangeStart,
       portRangeEnd: s.portRangeEnd,
+      ...(s.agentChildUids === undefined ? {} : { childUids: s.agentChildUids }),
       advertisePublic: s.agentsPublic,
       tlsGeneration: s.tlsGeneration,
       logRetention,

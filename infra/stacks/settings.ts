@@ -80,6 +80,13 @@ export const DeploySettingsSchema = z
       .describe('Root volume of each agent (gp3, encrypted).'),
     portRangeStart: int(1024, 65535).default(3001).describe('First instance port on each agent.'),
     portRangeEnd: int(1024, 65535).default(3100).describe('Last instance port on each agent.'),
+    agentChildUids: z
+      .string()
+      .regex(/^\d{6,10}-\d{6,10}$/, 'must look like 200000-200999')
+      .optional()
+      .describe(
+        'START-END (from 100000): each MCP server runs as an OS user of its own, kept from the metadata service; the agent runs as root (docs/deploy.md).',
+      ),
     grpcPort: int(1024, 65535).default(50051).describe('Agent gRPC port (mutual TLS).'),
     postgresVersion: fromText(z.union([z.literal(16), z.literal(17), z.literal(18)]))
       .default(17)
@@ -133,6 +140,21 @@ export const DeploySettingsSchema = z
   .superRefine((s, ctx) => {
     if (s.portRangeEnd < s.portRangeStart)
       ctx.addIssue({ code: 'custom', path: ['portRangeEnd'], message: 'must be ≥ portRangeStart' });
+    if (s.agentChildUids !== undefined) {
+      const [start, end] = s.agentChildUids.split('-').map(Number) as [number, number];
+      if (start < 100_000 || end < start)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agentChildUids'],
+          message: 'must be an increasing range from 100000 up (no real account)',
+        });
+      else if (end - start + 1 < s.portRangeEnd - s.portRangeStart + 1)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agentChildUids'],
+          message: 'needs at least as many user ids as instance ports (plus the warm pool)',
+        });
+    }
     if (s.grpcPort >= s.portRangeStart && s.grpcPort <= s.portRangeEnd)
       ctx.addIssue({
         code: 'custom',

@@ -3,7 +3,7 @@
 // boot-time env writer turning IMDS and Secrets Manager into the files the
 // systemd unit reads; and the bundled agent itself, started the way the unit
 // starts it, serving an instance end to end.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -58,6 +58,34 @@ describe('the agent bundle', () => {
     expect(JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'))).toMatchObject({
       type: 'module',
     });
+  });
+
+  it('ships what install.sh needs for children as users of their own: a root drop-in and a metadata rule', () => {
+    const dropIn = readFileSync(path.join(dir, 'child-users.conf'), 'utf8');
+    expect(dropIn).toMatch(/^User=root$/m);
+    expect(dropIn).toMatch(
+      /^CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_CHOWN CAP_KILL CAP_DAC_OVERRIDE CAP_FOWNER$/m,
+    );
+    expect(dropIn).toMatch(/^StateDirectoryMode=0711$/m);
+    const install = readFileSync(path.join(dir, 'install.sh'), 'utf8');
+    expect(install).toContain('child-users.conf');
+    expect(install).toContain('sed "s|__CHILD_UIDS__|${MINIMCP_CHILD_UIDS}|"');
+    const rules = readFileSync(path.join(dir, 'child-users.nft'), 'utf8').replaceAll(
+      '__CHILD_UIDS__',
+      '200000-200999',
+    );
+    expect(rules).toContain('meta skuid 200000-200999 ip daddr 169.254.169.254 reject');
+  });
+
+  // Where nftables is installed (not on every CI machine): check mode parses and changes nothing.
+  const hasNft = spawnSync('nft', ['--version']).error === undefined;
+  (hasNft ? it : it.skip)('has a metadata rule set nftables accepts', () => {
+    const rules = readFileSync(path.join(dir, 'child-users.nft'), 'utf8').replaceAll(
+      '__CHILD_UIDS__',
+      '200000-200999',
+    );
+    const nft = spawnSync('nft', ['-c', '-f', '-'], { input: rules, encoding: 'utf8' });
+    expect({ status: nft.status, stderr: nft.stderr }).toEqual({ status: 0, stderr: '' });
   });
 
   it('needs nothing on the node but Node itself: no package import is left', () => {

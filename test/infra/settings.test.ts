@@ -60,4 +60,22 @@ describe('deployment settings from CDK context', () => {
     expect(message).toContain('logRetentionDays: must be one of');
     expect(message).toContain('natGateways: private agents need a NAT gateway');
   });
+
+  it('takes a range of child user ids from 100000, at least one per instance port', () => {
+    expect(parseDeploySettings({}).agentChildUids).toBeUndefined();
+    expect(parseDeploySettings({ agentChildUids: '200000-200999' }).agentChildUids).toBe(
+      '200000-200999',
+    );
+    const refusal = (agentChildUids: string) => {
+      try {
+        parseDeploySettings({ agentChildUids });
+        return '';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    expect(refusal('1000-1999')).toContain('agentChildUids: must look like 200000-200999');
+    expect(refusal('99999-200000')).toContain('agentChildUids: must be an increasing range');
+    expect(refusal('200000-200049')).toContain('agentChildUids: needs at least as many user ids');
+  });
 });

@@ -31,6 +31,7 @@ describe('the MiniMCP stack configured through context', () => {
       apiThrottleBurst: '20',
       maintenanceSchedule: 'rate(5 minutes)',
       corsOrigins: '',
+      agentChildUids: '300000-300999',
     });
     resources = s.template.toJSON().Resources as Resources;
   });
@@ -99,6 +100,15 @@ describe('the MiniMCP stack configured through context', () => {
     );
     expect(userData).toContain('MINIMCP_TLS_GENERATION=3');
     expect(userData).toContain('MINIMCP_ADVERTISE=private');
+  });
+
+  it('runs each MCP server as an OS user of its own when given a range', () => {
+    const userData = JSON.stringify(
+      (resources[id(s.stack.agents.launchTemplate)]!.Properties as { LaunchTemplateData: unknown })
+        .LaunchTemplateData,
+    );
+    // install.sh adds the root drop-in and the metadata-service rule when this is set.
+    expect(userData).toContain('MINIMCP_CHILD_UIDS=300000-300999');
   });
 
   it('expects no heartbeat when no agent is wanted', () => {
