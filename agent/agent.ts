@@ -263,6 +263,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         registry,
         stdioRoot,
         survivors,
+        sessionsRoot: path.join(stateDir, 'sessions'),
         ...(users ? { users } : {}),
         ...(warmPool ? { warmPool } : {}),
         serversRoot,

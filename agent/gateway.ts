@@ -15,6 +15,7 @@ import {
   type ClientChannel,
   type ClientSession,
   type ReplyChannel,
+  type SessionStore,
   type Upstream,
 } from './session-multiplexer.js';
 import {
@@ -79,6 +80,8 @@ export interface GatewayOptions {
   allowedHosts?: readonly string[];
   /** The child: its live connection and its handshake (the supervisor). */
   upstream: Upstream;
+  /** Keeps client sessions across agent restarts (agent/session-store.ts). */
+  sessionStore?: SessionStore;
   maxBodyBytes?: number;
   maxSessions?: number;
   /** Sessions with no stream and no activity for this long are ended. */
@@ -144,7 +147,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let lastAllowedHost: string | undefined;
   let lastAllowedOrigin: string | undefined;
   const maxSessions = options.maxSessions ?? DEFAULTS.maxSessions;
-  const mux = createSessionMultiplexer({ upstream: options.upstream, maxSessions });
+  const mux = createSessionMultiplexer({
+    upstream: options.upstream,
+    maxSessions,
+    ...(options.sessionStore ? { store: options.sessionStore } : {}),
+  });
   const counters: GatewayCounters = {
     requests: 0,
     errors: 0,

@@ -17,6 +17,7 @@ import { releasePortsOfInstance } from '../core/db/ports.js';
 import type { EventType, InstanceStatus, JsonObject, LogLevel, LogSource } from '../core/domain.js';
 import { isMiniMcpError, KeyMissingError } from '../core/errors.js';
 import { createGateway, type AccessRecord, type Gateway } from './gateway.js';
+import { createFileSessionStore } from './session-store.js';
 import type { LogShipper } from './log-shipper.js';
 import type { WarmPool } from './warm-pool.js';
 import { parseLogLevel } from './log-levels.js';
@@ -54,6 +55,8 @@ export interface RuntimeDeps {
   survivors?: Survivors;
   /** OS users for children (MINIMCP_CHILD_UIDS); unset: children run as the agent's user. */
   users?: ChildUsers;
+  /** Where client sessions are kept across agent restarts (agent/session-store.ts). */
+  sessionsRoot?: string;
   /** Pre-spawned children of built-in types; unset or empty: every start spawns. */
   warmPool?: WarmPool;
   /** Folder the built-in `server_script` paths are relative to (dist/). */
@@ -174,6 +177,7 @@ export function createInstanceRuntime(
   const logListeners = new Set<(line: RuntimeLogLine) => void>();
   const log = deps.logger.child({ instanceId: id, port });
   const workDir = path.join(deps.workRoot, id);
+  const sessionsFile = deps.sessionsRoot ? path.join(deps.sessionsRoot, `${id}.json`) : undefined;
 
   const emit = (
     level: LogLevel,
@@ -389,11 +393,14 @@ export function createInstanceRuntime(
       key = undefined;
       await supervisor.start();
       if (state !== 'starting') return failure; // stopped while starting
+      // Sessions go on only with the child they were opened with (taken over, not restarted).
+      if (sessionsFile && !reattached) await rm(sessionsFile, { force: true });
       gateway = await createGateway({
         port: spec.assigned_port,
         host: deps.bindHost,
         tokenHash: spec.access_token_hash,
         upstream: supervisor,
+        ...(sessionsFile ? { sessionStore: createFileSessionStore(sessionsFile) } : {}),
         onAccess,
         allowedHosts: [deps.publicHost],
         ...(deps.allowedOrigins ? { allowedOrigins: deps.allowedOrigins } : {}),
@@ -439,6 +446,7 @@ export function createInstanceRuntime(
       state = 'stopped';
       emit('info', 'system', `stopped (${reason})`);
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+      if (sessionsFile) await rm(sessionsFile, { force: true }).catch(() => undefined);
       try {
         if (reason === 'expired') {
           await writeState(

@@ -76,9 +76,27 @@ export interface SessionMultiplexer {
   close(error?: string): void;
 }
 
+/** What a client session needs to outlive the agent (agent/session-store.ts keeps it). */
+export interface PersistedSession {
+  id: string;
+  protocolVersion: string;
+  clientCapabilities: Record<string, unknown>;
+  openedAt: number;
+  subscriptions: string[];
+}
+
+export interface SessionStore {
+  /** Sessions a previous agent left for this instance, to go on as they were. */
+  load(): PersistedSession[];
+  /** Called with every session after each change (open, close, subscription). */
+  save(sessions: PersistedSession[]): void;
+}
+
 export interface SessionMultiplexerOptions {
   upstream: Upstream;
   maxSessions?: number;
+  /** Where sessions are kept across agent restarts; unset: in memory only. */
+  store?: SessionStore;
 }
 
 interface Session extends ClientSession {
@@ -148,6 +166,33 @@ export function createSessionMultiplexer(options: SessionMultiplexerOptions): Se
   const subscribers = new Map<string, number>();
   let bound: StdioConnection | undefined;
   let closed = false;
+
+  // Sessions of a previous agent whose child this one took over: their clients
+  // carry on with the same session id, as if nothing happened.
+  for (const saved of options.store?.load() ?? []) {
+    sessions.set(saved.id, {
+      ...saved,
+      lastActivity: Date.now(),
+      stream: undefined,
+      inflight: new Map(),
+      serverRequests: new Set(),
+      subscriptions: new Set(saved.subscriptions),
+      closed: false,
+    });
+    for (const uri of saved.subscriptions) subscribers.set(uri, (subscribers.get(uri) ?? 0) + 1);
+  }
+  const persist = (): void => {
+    if (closed) return; // the agent is ending them all: the last save comes from close()
+    options.store?.save(
+      [...sessions.values()].map((session) => ({
+        id: session.id,
+        protocolVersion: session.protocolVersion,
+        clientCapabilities: { ...session.clientCapabilities },
+        openedAt: session.openedAt,
+        subscriptions: [...session.subscriptions],
+      })),
+    );
+  };
 
   const errorResponse = (id: JsonRpcId, code: number, message: string): JsonRpcResponse => ({
     jsonrpc: '2.0',
@@ -370,11 +415,13 @@ export function createSessionMultiplexer(options: SessionMultiplexerOptions): Se
     if (typeof uri !== 'string' || session.subscriptions.has(uri)) return;
     session.subscriptions.add(uri);
     subscribers.set(uri, (subscribers.get(uri) ?? 0) + 1);
+    persist();
   }
 
   /** Drops one session's subscription; the child hears of it only from the last one. */
   function unsubscribe(session: Session, uri: unknown): 'last' | 'others-remain' | 'unknown' {
     if (typeof uri !== 'string' || !session.subscriptions.delete(uri)) return 'unknown';
+    persist();
     const remaining = (subscribers.get(uri) ?? 1) - 1;
     if (remaining > 0) {
       subscribers.set(uri, remaining);
@@ -388,6 +435,7 @@ export function createSessionMultiplexer(options: SessionMultiplexerOptions): Se
     if (session.closed) return;
     session.closed = true;
     sessions.delete(session.id);
+    persist();
     for (const entry of session.inflight.values()) {
       pending.delete(entry.childId);
       // The child may stop the work: nobody is waiting for it any more.
@@ -448,6 +496,7 @@ export function createSessionMultiplexer(options: SessionMultiplexerOptions): Se
         closed: false,
       };
       sessions.set(session.id, session);
+      persist();
       const result: Record<string, unknown> = {
         protocolVersion: session.protocolVersion,
         capabilities: child.capabilities,
@@ -483,6 +532,7 @@ export function createSessionMultiplexer(options: SessionMultiplexerOptions): Se
       closed = true;
       try {
         for (const session of [...sessions.values()]) closeSession(session, error);
+        options.store?.save([]);
       } finally {
         unsubscribeUpstream();
         if (bound !== undefined && bound.onmessage === onChildMessage)

@@ -126,6 +126,19 @@ describe('agent restart after SIGKILL', () => {
     const before = await waitFor('all running', () => allRunning(ids), START_BUDGET_MS);
     const pidsBefore = new Set(before.map((r) => r.process_id!));
 
+    // A client connected before the kill keeps its session through the restart.
+    const lasting = instances[2]!;
+    const lastingTransport = new StreamableHTTPClientTransport(new URL(lasting.url), {
+      requestInit: { headers: { Authorization: `Bearer ${lasting.token}` } },
+    });
+    const lastingClient = new Client({ name: 'restart-test-lasting', version: '1.0.0' });
+    // Its event stream breaks with the agent; what matters is its next request.
+    lastingClient.onerror = () => undefined;
+    await lastingClient.connect(lastingTransport);
+    const toolsBefore = (await lastingClient.listTools()).tools.length;
+    const sessionId = lastingTransport.sessionId;
+    expect(sessionId).toBeDefined();
+
     agentProcess!.kill('SIGKILL');
     await new Promise((resolve) => agentProcess!.once('exit', resolve));
     // The children outlive it: their stdin did not close.
@@ -175,6 +188,11 @@ describe('agent restart after SIGKILL', () => {
         processGone(pidOf.get(instance.id)!),
       ),
     );
+
+    // Same session, no new initialize: the new agent kept it with the child it took over.
+    expect((await lastingClient.listTools()).tools.length).toBe(toolsBefore);
+    expect(lastingTransport.sessionId).toBe(sessionId);
+    await lastingClient.close();
 
     for (const instance of [instances[0]!, changedWhileDown, createdWhileDown]) {
       const client = new Client({ name: 'restart-test', version: '1.0.0' });

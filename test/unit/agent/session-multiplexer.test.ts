@@ -9,7 +9,9 @@ import {
   SUPPORTED_PROTOCOL_VERSIONS,
   type ClientChannel,
   type ClientSession,
+  type PersistedSession,
   type ReplyChannel,
+  type SessionStore,
   type Upstream,
 } from '../../../agent/session-multiplexer.js';
 import type {
@@ -58,7 +60,7 @@ const CHILD_INIT: ChildInitializeResult = {
   instructions: 'be nice',
 };
 
-function setup() {
+function setup(store?: SessionStore) {
   let listener: ((event: SupervisorEvent) => void) | undefined;
   const upstream: Upstream & {
     connection: StdioConnection | undefined;
@@ -72,7 +74,7 @@ function setup() {
     },
     emit: (event) => listener?.(event),
   };
-  const mux = createSessionMultiplexer({ upstream });
+  const mux = createSessionMultiplexer({ upstream, ...(store ? { store } : {}) });
   const child = () => upstream.connection as FakeChild;
   const open = (capabilities: Record<string, unknown> = {}, protocolVersion = '2025-06-18') => {
     const opened = mux.openSession({
@@ -366,6 +368,66 @@ describe('notifications from the child', () => {
     expect(streamB.messages).toHaveLength(0);
     expect(localAnswer.messages).toEqual([{ jsonrpc: '2.0', id: 2, result: {} }]);
     expect([forwardedBefore, forwardedAfter]).toEqual([0, 1]);
+  });
+});
+
+describe('sessions kept across agent restarts', () => {
+  const memoryStore = () => {
+    let saved: PersistedSession[] = [];
+    return {
+      store: {
+        load: () => structuredClone(saved),
+        save: (sessions: PersistedSession[]) => void (saved = structuredClone(sessions)),
+      } satisfies SessionStore,
+      saved: () => saved,
+    };
+  };
+
+  it('go on with the same id, version, capabilities and subscriptions under a new multiplexer', () => {
+    const kept = memoryStore();
+    const before = setup(kept.store);
+    const session = before.open({ sampling: {} }, '2025-03-26').session;
+    before.mux.fromClient(
+      session,
+      { jsonrpc: '2.0', id: 1, method: 'resources/subscribe', params: { uri: 'file:///x' } },
+      new Reply(),
+    );
+    expect(kept.saved()).toEqual([
+      expect.objectContaining({ id: session.id, subscriptions: ['file:///x'] }),
+    ]);
+
+    // The agent died; a new one took the child over.
+    const after = setup(kept.store);
+    const restored = after.mux.getSession(session.id)!;
+    expect(restored).toMatchObject({
+      protocolVersion: '2025-03-26',
+      clientCapabilities: { sampling: {} },
+    });
+    const stream = withStream(restored);
+    after.child().say({
+      jsonrpc: '2.0',
+      method: 'notifications/resources/updated',
+      params: { uri: 'file:///x' },
+    });
+    expect(stream.messages).toHaveLength(1);
+    const reply = new Reply();
+    after.mux.fromClient(restored, call(7), reply);
+    const forwarded = after.child().lastRequest();
+    after.child().say({ jsonrpc: '2.0', id: forwarded.id, result: { content: [] } });
+    expect(reply.messages).toEqual([{ jsonrpc: '2.0', id: 7, result: { content: [] } }]);
+
+    after.mux.closeSession(restored);
+    expect(kept.saved()).toEqual([]);
+  });
+
+  it('are forgotten when the agent ends them all', () => {
+    const kept = memoryStore();
+    const { mux, open } = setup(kept.store);
+    open();
+    open();
+    expect(kept.saved()).toHaveLength(2);
+    mux.close('the agent is stopping');
+    expect(kept.saved()).toEqual([]);
   });
 });
 
