@@ -154,8 +154,7 @@ export async function sweepChildren(
     const members = groups.get(record.pgid);
     if (members === undefined) continue; // the whole group is gone already
     if (!isRecordedGroup(record)) continue;
-    const leader = readProcStat(record.pid);
-    if (leader !== undefined && leader.state !== 'Z' && options.keep?.(record)) {
+    if (isRunning(record.pid) && options.keep?.(record)) {
       kept.push(record);
       continue;
     }

@@ -78,6 +78,23 @@ export function readResidentPages(pid: number): number | undefined {
   }
 }
 
+/** Every process id now in /proc. */
+export function processIds(): number[] {
+  return readdirSync('/proc')
+    .map(Number)
+    .filter((pid) => Number.isInteger(pid));
+}
+
+/** Live (not zombie) processes and their stat, from one pass over /proc. */
+export function liveProcesses(): Map<number, ProcStat> {
+  const live = new Map<number, ProcStat>();
+  for (const pid of processIds()) {
+    const stat = readProcStat(pid);
+    if (stat !== undefined && stat.state !== 'Z') live.set(pid, stat);
+  }
+  return live;
+}
+
 /**
  * Whether `pid` still runs (a zombie waiting to be reaped does not) and, given
  * its start time, is still the same process rather than a later one with its pid.
@@ -105,9 +122,8 @@ export function killProcessesOf(uid: number): void {
   if (uid === 0 || uid === process.getuid?.()) return;
   for (let pass = 0; pass < 3; pass++) {
     let found = false;
-    for (const name of readdirSync('/proc')) {
-      const pid = Number(name);
-      if (!Number.isInteger(pid) || ownerOf(pid) !== uid) continue;
+    for (const pid of processIds()) {
+      if (ownerOf(pid) !== uid) continue;
       found = true;
       try {
         process.kill(pid, 'SIGKILL');
@@ -123,9 +139,8 @@ export function killProcessesOf(uid: number): void {
 export function processesWithFilesUnder(dirs: readonly string[]): number[] {
   const prefixes = dirs.map((dir) => `${dir}/`);
   const holders: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
+  for (const pid of processIds()) {
+    if (pid === process.pid) continue;
     let fds: string[];
     try {
       fds = readdirSync(`/proc/${pid}/fd`);
@@ -151,11 +166,7 @@ export function processesWithFilesUnder(dirs: readonly string[]): number[] {
 /** Live (not zombie) processes by process group, from one pass over /proc. */
 export function liveProcessGroups(): Map<number, number[]> {
   const groups = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    const stat = readProcStat(pid);
-    if (stat === undefined || stat.state === 'Z') continue;
+  for (const [pid, stat] of liveProcesses()) {
     const members = groups.get(stat.pgid);
     if (members === undefined) groups.set(stat.pgid, [pid]);
     else members.push(pid);

@@ -6,12 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { McpServerStartError } from '../core/errors.js';
-import {
-  ChildInitializeResult,
-  killRecordedGroup,
-  type ChildRecord,
-  type ChildRegistry,
-} from './child-registry.js';
+import { ChildInitializeResult, type ChildRecord, type ChildRegistry } from './child-registry.js';
 import type { ChildUsers } from './child-users.js';
 import {
   attachChildStdio,
@@ -29,6 +24,7 @@ import {
   readResidentPages,
 } from './proc.js';
 import { createRedactor, type Redactor } from './redactor.js';
+import { killSurvivor } from './survivors.js';
 import {
   answerUnrouted,
   createLineSplitter,
@@ -284,7 +280,6 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         });
       } catch (error) {
         // spawn() throws for some failures (EMFILE, EAGAIN) instead of emitting 'error'.
-        prepared.releaseChildFds();
         prepared.destroy();
         void removeChildStdio(prepared.dir);
         throw error;
@@ -547,10 +542,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       }
     }
     if (stdio === undefined) {
-      killRecordedGroup(record);
-      options.registry?.remove(record.pid);
-      if (record.uid !== undefined) options.users?.release(record.uid);
-      if (record.stdioDir !== undefined) void removeChildStdio(record.stdioDir);
+      killSurvivor(record, options);
       return undefined;
     }
     if (record.uid !== undefined) {

@@ -33,6 +33,20 @@ export function isReattachable(record: ChildRecord): boolean {
   );
 }
 
+/**
+ * Ends a previous agent's child for good: its group killed (if its pid is still
+ * its own), its record dropped, its user id freed, its FIFO folder removed.
+ */
+export function killSurvivor(
+  record: ChildRecord,
+  owners: { registry?: ChildRegistry; users?: ChildUsers },
+): void {
+  killRecordedGroup(record);
+  owners.registry?.remove(record.pid);
+  if (record.uid !== undefined) owners.users?.release(record.uid);
+  if (record.stdioDir !== undefined) void removeChildStdio(record.stdioDir);
+}
+
 export interface Survivors {
   /** The instance's surviving child if it was started with `fingerprint`; one started otherwise is killed. */
   claim(instanceId: string, fingerprint: string): ChildRecord | undefined;
@@ -50,12 +64,7 @@ export function createSurvivors(
   registry: ChildRegistry,
   users?: ChildUsers,
 ): Survivors {
-  const kill = (record: ChildRecord): void => {
-    killRecordedGroup(record);
-    registry.remove(record.pid);
-    if (record.uid !== undefined) users?.release(record.uid);
-    if (record.stdioDir !== undefined) void removeChildStdio(record.stdioDir);
-  };
+  const kill = (record: ChildRecord): void => killSurvivor(record, { registry, users });
   const byInstance = new Map<string, ChildRecord>();
   for (const record of records) {
     const other = byInstance.get(record.label);

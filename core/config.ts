@@ -205,34 +205,47 @@ export async function loadConfig<S extends z.ZodObject>(
   return parseConfig(schema, { ...byShortName(parameters), ...presentOnly(env) });
 }
 
-const portRange = z
-  .string()
-  .regex(/^\d{4,5}-\d{4,5}$/, 'must look like 3001-3100')
-  .transform((value, ctx) => {
-    const [start, end] = value.split('-').map(Number) as [number, number];
-    if (start < 1024 || end > 65535 || end < start) {
-      ctx.addIssue({ code: 'custom', message: 'must be an increasing range within 1024-65535' });
-      return z.NEVER;
-    }
-    return { start, end };
-  });
+/** START-END of whole numbers from `min` to `max`, START ≤ END, as { start, end }. */
+function numberRange(options: {
+  pattern: RegExp;
+  example: string;
+  min: number;
+  max: number;
+  /** The message when an end is out of bounds or the range decreases. */
+  outside: string;
+}) {
+  return z
+    .string()
+    .regex(options.pattern, `must look like ${options.example}`)
+    .transform((value, ctx) => {
+      const [start, end] = value.split('-').map(Number) as [number, number];
+      if (start < options.min || end > options.max || end < start) {
+        ctx.addIssue({ code: 'custom', message: options.outside });
+        return z.NEVER;
+      }
+      return { start, end };
+    });
+}
 
-/** A range of OS user ids, START-END, none of them root's or a system account's. */
-const uidRange = z
-  .string()
-  .regex(/^\d{6,10}-\d{6,10}$/, 'must look like 200000-200999')
-  .transform((value, ctx) => {
-    const [start, end] = value.split('-').map(Number) as [number, number];
-    // Below 100000 live real accounts (ec2-user is 1000, with sudo) and nobody (65534).
-    if (start < 100_000 || end > 4_294_967_294 || end < start) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'must be an increasing range of user ids from 100000 up (no real account)',
-      });
-      return z.NEVER;
-    }
-    return { start, end };
-  });
+const portRange = numberRange({
+  pattern: /^\d{4,5}-\d{4,5}$/,
+  example: '3001-3100',
+  min: 1024,
+  max: 65535,
+  outside: 'must be an increasing range within 1024-65535',
+});
+
+/**
+ * A range of OS user ids for MCP servers (MINIMCP_CHILD_UIDS): below 100000
+ * live real accounts (ec2-user is 1000, with sudo) and nobody (65534).
+ */
+const childUidRange = numberRange({
+  pattern: /^\d{6,10}-\d{6,10}$/,
+  example: '200000-200999',
+  min: 100_000,
+  max: 4_294_967_294,
+  outside: 'must be an increasing range of user ids from 100000 up (no real account)',
+});
 
 const jsonRecord = z.string().transform((value, ctx) => {
   try {
@@ -363,7 +376,7 @@ export const agentConfig = z.object({
   MINIMCP_USAGE_SECONDS: positiveInt(1, 300)
     .default(5)
     .describe('Seconds between usage samples written to mcp_instances.stats.'),
-  MINIMCP_CHILD_UIDS: uidRange
+  MINIMCP_CHILD_UIDS: childUidRange
     .optional()
     .describe(
       'START-END (from 100000): each MCP server runs as a user id of its own from this range; the agent must run as root. Unset: as the agent user.',

@@ -1,8 +1,8 @@
 // Process figures from /proc (Linux): resident memory, CPU time, descendants.
 // The benchmarks read the agent's own numbers here, from outside it, so that
 // measuring does not change what is measured.
-import { readdirSync, readFileSync } from 'node:fs';
-import { CLOCK_TICKS, isRunning, readProcStat } from '../../agent/proc.js';
+import { readFileSync } from 'node:fs';
+import { CLOCK_TICKS, isRunning, liveProcesses, readProcStat } from '../../agent/proc.js';
 
 export interface ProcMemory {
   /** VmRSS: resident set, bytes. */
@@ -38,11 +38,7 @@ export function cpuSeconds(pid: number): number | undefined {
 /** Live descendants of `pid` (children, grandchildren...), from one pass over /proc. */
 export function descendants(pid: number): number[] {
   const children = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    const child = Number(name);
-    if (!Number.isInteger(child)) continue;
-    const stat = readProcStat(child);
-    if (stat === undefined || stat.state === 'Z') continue;
+  for (const [child, stat] of liveProcesses()) {
     const siblings = children.get(stat.ppid);
     if (siblings) siblings.push(child);
     else children.set(stat.ppid, [child]);

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { McpServerStartError } from '../../../core/errors.js';
 import { killOrphans, sweepChildren, type ChildRecord } from '../../../agent/child-registry.js';
 import { createChildUsers } from '../../../agent/child-users.js';
-import { readProcStat } from '../../../agent/proc.js';
+import { liveProcesses } from '../../../agent/proc.js';
 import { isReattachable } from '../../../agent/survivors.js';
 import {
   createSupervisor,
@@ -409,9 +409,9 @@ describe('children of an agent that died', () => {
     await orphan(stateDir, ['stdio-sharing-grandchild.mjs']);
     const record = await survivorOf(stateDir);
     const [grandchild] = await waitFor('the grandchild', () => {
-      const found = readdirSync('/proc')
-        .map(Number)
-        .filter((pid) => Number.isInteger(pid) && readProcStat(pid)?.ppid === record.pid);
+      const found = [...liveProcesses()]
+        .filter(([, stat]) => stat.ppid === record.pid)
+        .map(([pid]) => pid);
       return found.length > 0 && found;
     });
     const { supervisor, events } = await adopted(stateDir, 'stdio-sharing-grandchild.mjs', record);
