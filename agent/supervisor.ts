@@ -549,7 +549,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       options.users?.claim(record.uid);
       userId = record.uid;
     }
-    return wireRun({
+    const current = wireRun({
       child: undefined,
       stdio,
       uid: record.uid,
@@ -559,6 +559,14 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       warm: false,
       cpuTicks: readProcStat(record.pid)?.cpuTicks ?? 0,
     });
+    // The previous agent may have died in the middle of a message (one longer
+    // than the pipe takes at once leaves in several writes): the child then
+    // holds its first part unterminated, and our first message would join it
+    // into one line that parses as neither. An empty line ends such a part; a
+    // child that holds none reads a blank line, which stdio JSON-RPC readers
+    // skip or report as a parse error and go on.
+    stdio.stdin.write('\n');
+    return current;
   }
 
   /** Spawns (or adopts a warm child) and handshakes; on failure the child is gone before this rejects. */

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { makeUser } from '../test/support/fixtures.js';
 import { createInstanceRow, type TestInstance } from '../test/support/instances.js';
 import type { Benchmark } from './support/benchmark.js';
-import { MB, readMemory, startCpuWindow } from './support/proc.js';
+import { MB, descendants, readMemory, startCpuWindow } from './support/proc.js';
 import { DIST_ROOT, mapLimit, sleep, startAgentProcess } from './support/stack.js';
 import { fmt, round } from './support/stats.js';
 import { registerCommandType } from './support/types.js';
@@ -79,6 +79,7 @@ export const logIngestBenchmark: Benchmark = {
     const goAt = Date.now();
     const cpu = startCpuWindow([agent.pid]);
     const databaseCpu = startCpuWindow(backends.map((b) => b.pid));
+    const childrenCpu = startCpuWindow(descendants(agent.pid));
     await writeFile(goFile, '');
     let peakRss = 0;
     let stoppedEarly = false;
@@ -93,6 +94,7 @@ export const logIngestBenchmark: Benchmark = {
     }
     const floodCpu = cpu.end();
     const floodDatabaseCpu = databaseCpu.end();
+    const floodChildrenCpu = childrenCpu.end();
 
     ctx.log('log-ingest: waiting for the agent to drain');
     const drainCpu = startCpuWindow([agent.pid]);
@@ -208,6 +210,10 @@ export const logIngestBenchmark: Benchmark = {
           `${fmt(floodDatabaseCpu.percent, 0)} %`,
         ],
         [
+          `the ${CHILDREN} children's CPU during the flood (writing their lines)`,
+          `${fmt(floodChildrenCpu.percent, 0)} %`,
+        ],
+        [
           'agent peak RSS',
           `${fmt(peakRss / MB, 0)} MB${stoppedEarly ? ' (flood stopped early: over the limit)' : ''}`,
         ],
@@ -234,6 +240,7 @@ export const logIngestBenchmark: Benchmark = {
       lag_max_ms: stats.lag_max === null ? null : round(stats.lag_max, 1),
       agent_cpu_percent_flood: round(floodCpu.percent, 1),
       postgres_cpu_percent_flood: round(floodDatabaseCpu.percent, 1),
+      children_cpu_percent_flood: round(floodChildrenCpu.percent, 1),
       agent_peak_rss_mb: round(peakRss / MB, 0),
       drain_seconds: round(drainSeconds, 1),
       drained,

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { chmod, copyFile } from 'node:fs/promises';
+import { chmod, copyFile, open } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from '@jest/globals';
@@ -385,6 +385,24 @@ describe('children of an agent that died', () => {
     await supervisor.stop();
     expect(processGone(record.pid)).toBe(true);
     expect(existsSync(record.stdioDir!)).toBe(false);
+  });
+
+  it('a message the dead agent left half-written does not garble the first one after re-attach', async () => {
+    const stateDir = await tempDir('state');
+    await orphan(stateDir, ['mcp-fixture.mjs']);
+    const record = await survivorOf(stateDir);
+    // What a killed agent leaves when it dies between two writes of one long message.
+    const stdin = await open(path.join(record.stdioDir!, 'stdin'), 'w');
+    await stdin.write('{"jsonrpc":"2.0","id":"lost","method":"tools/call","params":{"name":"wa');
+    await stdin.close();
+
+    const { supervisor } = await adopted(stateDir, 'mcp-fixture.mjs', record);
+    const tools = (await supervisor.connection!.request('tools/list', {}, 5_000)) as {
+      tools: { name: string }[];
+    };
+
+    expect(supervisor.pid).toBe(record.pid);
+    expect(tools.tools.map((tool) => tool.name)).toContain('wait');
   });
 
   it('notices a re-attached child dying (no exit event: not its child) and starts a new one', async () => {
