@@ -4,7 +4,7 @@
 // and the host files (systemd unit, install script, log shipping config).
 // The servers are bundled by scripts/bundle-servers.mjs, as for `npm run build`.
 import { execFileSync } from 'node:child_process';
-import { buildSync } from 'esbuild';
+import { buildSync, type BuildOptions } from 'esbuild';
 import { chmodSync, cpSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../constructs/paths.js';
@@ -41,8 +41,8 @@ export function buildAgentBundle(outputDir: string, repoRoot = REPO_ROOT): void 
   const missing = Object.values(entryPoints).filter((file) => !existsSync(file));
   if (missing.length > 0)
     throw new Error(`agent bundle: missing entry points ${missing.join(', ')}`);
-  buildSync({
-    entryPoints,
+  const { 'dist/agent/main': agentMain, ...otherEntryPoints } = entryPoints;
+  const common: BuildOptions = {
     outdir: outputDir,
     bundle: true,
     platform: 'node',
@@ -65,7 +65,20 @@ export function buildAgentBundle(outputDir: string, repoRoot = REPO_ROOT): void 
     minifyWhitespace: true,
     minifySyntax: true,
     logLevel: 'warning',
+  };
+  // The agent is split at its dynamic imports: what it loads only on request
+  // (the AWS SDK's KMS and SSM clients, certificate generation) is a chunk of
+  // its own that is never read, parsed or kept in memory where it is not used
+  // (main.js 1.7 MB instead of 3.2 MB; 3.5 MB less live heap with the local key
+  // provider, measured). The chunks sit beside main.js, so paths the code
+  // resolves from its own module's URL hold in any of them.
+  buildSync({
+    ...common,
+    entryPoints: { 'dist/agent/main': agentMain! },
+    splitting: true,
+    chunkNames: 'dist/agent/[name]-[hash]',
   });
+  buildSync({ ...common, entryPoints: otherEntryPoints });
   // A child process: the server bundling is asynchronous (esbuild plugins), CDK's local bundling is not.
   execFileSync(
     process.execPath,

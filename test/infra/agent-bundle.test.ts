@@ -90,25 +90,53 @@ describe('the agent bundle', () => {
 
   it('needs nothing on the node but Node itself: no package import is left', () => {
     const builtins = new Set(builtinModules);
-    const entries = [
-      'dist/agent/main.js',
-      'bootstrap/write-env.js',
-      ...readdirSync(path.join(dir, 'dist/mcp-servers'))
+    const inFolder = (folder: string) =>
+      readdirSync(path.join(dir, folder))
         .filter((f) => f.endsWith('.js'))
-        .map((f) => `dist/mcp-servers/${f}`),
+        .map((f) => `${folder}/${f}`);
+    // The agent is split at its dynamic imports: main.js and its chunks.
+    const entries = [
+      ...inFolder('dist/agent'),
+      'bootstrap/write-env.js',
+      ...inFolder('dist/mcp-servers'),
     ];
+    expect(entries).toContain('dist/agent/main.js');
+    expect(entries.filter((entry) => entry.startsWith('dist/agent/')).length).toBeGreaterThan(1);
     for (const entry of entries) {
       const code = readFileSync(path.join(dir, entry), 'utf8');
-      // Top-level static imports start a line, or follow a `;` once minified (`;import{a}from"x";`).
+      // Top-level static imports start a line, or follow a `;` once minified
+      // (`;import{a}from"x";`); chunks are loaded with import("./chunk.js").
       const imported = [
         ...code.matchAll(/(?:^|;)import\s*(?:[^;"'()]*?\bfrom\s*)?["']([^"']+)["']/gm),
+        ...code.matchAll(/\bimport\(\s*["'](\.[^"']+)["']\s*\)/g),
       ].map((m) => m[1]!);
       expect(imported.length).toBeGreaterThan(0);
-      const packages = imported.filter(
-        (name) => !name.startsWith('node:') && !builtins.has(name) && name !== 'pg-native',
+      const local = imported.filter((name) => name.startsWith('./'));
+      const missing = local.filter(
+        (name) => !existsSync(path.join(dir, path.dirname(entry), name)),
       );
-      expect({ entry, packages }).toEqual({ entry, packages: [] });
+      const packages = imported.filter(
+        (name) =>
+          !name.startsWith('./') &&
+          !name.startsWith('node:') &&
+          !builtins.has(name) &&
+          name !== 'pg-native',
+      );
+      expect({ entry, packages, missing }).toEqual({ entry, packages: [], missing: [] });
     }
+  });
+
+  it("loads each of the agent's chunks (what it imports only on request, e.g. the KMS client)", () => {
+    const chunks = readdirSync(path.join(dir, 'dist/agent')).filter(
+      (f) => f.endsWith('.js') && f !== 'main.js',
+    );
+    expect(chunks.some((f) => f.startsWith('kms-provider-'))).toBe(true);
+    const script = chunks.map((f) => `await import(${JSON.stringify(`./${f}`)});`).join('\n');
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: path.join(dir, 'dist/agent'),
+      encoding: 'utf8',
+    });
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
   });
 
   it('runs the bundled demo MCP server over stdio', async () => {
