@@ -15,7 +15,7 @@ import type { TestDatabase } from '../../test/support/database.js';
 import { startFakeAgent, type FakeAgent } from '../../test/support/fake-agent.js';
 import { makeUser } from '../../test/support/fixtures.js';
 import { isAlive } from './proc.js';
-import { DIST_ROOT, type BenchContext } from './stack.js';
+import { DIST_ROOT, watchBenchChild, type BenchContext } from './stack.js';
 
 export interface ApiProcess {
   readonly url: string;
@@ -50,18 +50,8 @@ export async function startApiProcess(
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  const pid = child.pid!;
-  let output = '';
-  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8_000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const killOnExit = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
+  const { pid, output, exited } = watchBenchChild(child);
   ctx.cleanup.defer('stop the API', async () => {
-    process.off('exit', killOnExit);
     if (!isAlive(pid)) return;
     child.kill('SIGTERM');
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
@@ -71,14 +61,14 @@ export async function startApiProcess(
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null)
-      throw new Error(`the API exited while starting: ${output.slice(-2_000)}`);
+      throw new Error(`the API exited while starting: ${output().slice(-2_000)}`);
     try {
-      if ((await fetch(`${url}/v1/health`)).status < 500) return { url, pid, output: () => output };
+      if ((await fetch(`${url}/v1/health`)).status < 500) return { url, pid, output };
     } catch {
       // Not listening yet.
     }
     if (Date.now() > deadline)
-      throw new Error(`the API did not answer within 30 s: ${output.slice(-2_000)}`);
+      throw new Error(`the API did not answer within 30 s: ${output().slice(-2_000)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -6,7 +6,7 @@
 // run): what is measured is what is deployed. Everything started here is
 // registered with the run's cleanup.
 import '../../core/polyfills.js';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -209,18 +209,7 @@ export async function startAgentProcess(
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  const pid = child.pid!;
-  let output = '';
-  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8_000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // Last resort if the run itself dies: the agent does not outlive it.
-  const killOnExit = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  void exited.then(() => process.off('exit', killOnExit));
+  const { pid, output, exited } = watchBenchChild(child);
   const grpc = createAgentClient({
     address: `127.0.0.1:${grpcPort}`,
     tls: tls.controlPlane,
@@ -258,7 +247,7 @@ export async function startAgentProcess(
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`agent ${nodeName} exited while starting: ${output.slice(-2_000)}`);
+      throw new Error(`agent ${nodeName} exited while starting: ${output().slice(-2_000)}`);
     try {
       const health = await grpc.health({ deadlineMs: 2_000 });
       if (health.nodeId !== '') {
@@ -270,7 +259,7 @@ export async function startAgentProcess(
           grpc,
           masterKeyBase64,
           identity,
-          output: () => output,
+          output,
           async kill() {
             grpc.close();
             if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -290,3 +279,26 @@ export async function startAgentProcess(
 export { mapLimit } from '../../core/map-limit.js';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A process the benchmark started (stdout and stderr piped): its last 8 KB of
+ * output kept for failure messages, and a last resort if the run itself
+ * dies — it is killed then, so it does not outlive the run.
+ */
+export function watchBenchChild(child: ChildProcess): {
+  pid: number;
+  output(): string;
+  exited: Promise<void>;
+} {
+  let output = '';
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8_000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const killOnExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  void exited.then(() => process.off('exit', killOnExit));
+  return { pid: child.pid!, output: () => output, exited };
+}

@@ -1,5 +1,5 @@
 // Queries on mcp_instances: the desired state of every MCP instance.
-import { sql, type CommonQueryMethods } from 'slonik';
+import { sql, type CommonQueryMethods, type FragmentSqlToken } from 'slonik';
 import { z } from 'zod';
 import { InstanceStatus, JsonObject } from '../domain.js';
 import { NotFoundError } from '../errors.js';
@@ -481,58 +481,68 @@ export const ChangedInstanceRow = z.object({
 export type ChangedInstanceRow = z.infer<typeof ChangedInstanceRow>;
 
 /**
- * Marks up to `limit` running or pending instances past expires_at `expired`.
- * Rows another transaction holds (an extend, a concurrent run of the job) are
- * skipped, and a row changed meanwhile is re-checked, so each is expired once.
+ * Sets `change` on up to `limit` pending or running instances that `where`
+ * picks (over `mi`, the instance, and `n`, its node; `nodeJoin` says whether
+ * an instance without a node can be picked), oldest `order` first. Rows
+ * another transaction holds (an extend, a concurrent run of the job) are
+ * skipped and a row changed meanwhile is re-checked, so each changes once
+ * however many callers run at the same time.
  */
+async function changeLiveInstances(
+  db: CommonQueryMethods,
+  pick: {
+    nodeJoin: 'inner' | 'left';
+    where: FragmentSqlToken;
+    order: FragmentSqlToken;
+    change: FragmentSqlToken;
+    limit: number;
+  },
+): Promise<readonly ChangedInstanceRow[]> {
+  const join = pick.nodeJoin === 'inner' ? sql.fragment`JOIN` : sql.fragment`LEFT JOIN`;
+  return db.any(sql.type(ChangedInstanceRow)`
+    WITH picked AS (
+      SELECT mi.id, mi.status, n.status AS node_status, n.grpc_address AS node_grpc_address
+      FROM mcp_instances mi
+      ${join} nodes n ON n.id = mi.node_id
+      WHERE ${pick.where} AND mi.status IN ('running', 'pending') AND mi.deleted_at IS NULL
+      ORDER BY ${pick.order}
+      LIMIT ${pick.limit}
+      FOR UPDATE OF mi SKIP LOCKED
+    )
+    UPDATE mcp_instances mi SET ${pick.change}
+    FROM picked
+    WHERE mi.id = picked.id
+    RETURNING mi.id, mi.user_id, mi.node_id, picked.node_status, picked.node_grpc_address,
+      mi.assigned_port, picked.status AS previous_status
+  `);
+}
+
+/** Marks up to `limit` running or pending instances past expires_at `expired`, each once. */
 export async function expireDueInstances(
   db: CommonQueryMethods,
   limit: number,
 ): Promise<readonly ChangedInstanceRow[]> {
-  return db.any(sql.type(ChangedInstanceRow)`
-    WITH due AS (
-      SELECT mi.id, mi.status, n.status AS node_status, n.grpc_address AS node_grpc_address
-      FROM mcp_instances mi
-      LEFT JOIN nodes n ON n.id = mi.node_id
-      WHERE mi.expires_at < CURRENT_TIMESTAMP AND mi.status IN ('running', 'pending')
-        AND mi.deleted_at IS NULL
-      ORDER BY mi.expires_at
-      LIMIT ${limit}
-      FOR UPDATE OF mi SKIP LOCKED
-    )
-    UPDATE mcp_instances mi SET status = 'expired'
-    FROM due
-    WHERE mi.id = due.id
-    RETURNING mi.id, mi.user_id, mi.node_id, due.node_status, due.node_grpc_address,
-      mi.assigned_port, due.status AS previous_status
-  `);
+  return changeLiveInstances(db, {
+    nodeJoin: 'left',
+    where: sql.fragment`mi.expires_at < CURRENT_TIMESTAMP`,
+    order: sql.fragment`mi.expires_at`,
+    change: sql.fragment`status = 'expired'`,
+    limit,
+  });
 }
 
-/**
- * Marks up to `limit` pending or running instances of nodes that are `down`
- * `disconnected`; like expireDueInstances, each row changes once however
- * many callers run at the same time.
- */
+/** Marks up to `limit` pending or running instances of nodes that are `down` `disconnected`, each once. */
 export async function disconnectInstancesOfDownNodes(
   db: CommonQueryMethods,
   limit: number,
 ): Promise<readonly ChangedInstanceRow[]> {
-  return db.any(sql.type(ChangedInstanceRow)`
-    WITH gone AS (
-      SELECT mi.id, mi.status, n.status AS node_status, n.grpc_address AS node_grpc_address
-      FROM mcp_instances mi
-      JOIN nodes n ON n.id = mi.node_id
-      WHERE n.status = 'down' AND mi.status IN ('running', 'pending') AND mi.deleted_at IS NULL
-      ORDER BY mi.created_at
-      LIMIT ${limit}
-      FOR UPDATE OF mi SKIP LOCKED
-    )
-    UPDATE mcp_instances mi SET status = 'disconnected', process_id = NULL
-    FROM gone
-    WHERE mi.id = gone.id
-    RETURNING mi.id, mi.user_id, mi.node_id, gone.node_status, gone.node_grpc_address,
-      mi.assigned_port, gone.status AS previous_status
-  `);
+  return changeLiveInstances(db, {
+    nodeJoin: 'inner',
+    where: sql.fragment`n.status = 'down'`,
+    order: sql.fragment`mi.created_at`,
+    change: sql.fragment`status = 'disconnected', process_id = NULL`,
+    limit,
+  });
 }
 
 export const LiveInstanceRow = z.object({

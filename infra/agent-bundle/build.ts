@@ -8,6 +8,7 @@ import { buildSync, type BuildOptions } from 'esbuild';
 import { chmodSync, cpSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../constructs/paths.js';
+import { ESM_BANNER } from '../constructs/esm-banner.js';
 
 /** Files of this folder copied to the bundle root. */
 export const HOST_FILES = [
@@ -18,14 +19,6 @@ export const HOST_FILES = [
   'child-users.conf',
   'child-users.nft',
 ] as const;
-
-const BANNER = [
-  "import { createRequire as __minimcpCreateRequire } from 'node:module';",
-  "import { fileURLToPath as __minimcpFileUrlToPath } from 'node:url';",
-  'const require = __minimcpCreateRequire(import.meta.url);',
-  'const __filename = __minimcpFileUrlToPath(import.meta.url);',
-  "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
-].join(' ');
 
 /** The agent and the boot-time env writer (the servers: scripts/bundle-servers.mjs). */
 export function agentEntryPoints(repoRoot = REPO_ROOT): Record<string, string> {
@@ -52,7 +45,7 @@ export function buildAgentBundle(outputDir: string, repoRoot = REPO_ROOT): void 
     mainFields: ['module', 'main'],
     sourcemap: 'linked',
     sourcesContent: false,
-    banner: { js: BANNER },
+    banner: { js: ESM_BANNER },
     // An optional native binding pg loads only on request.
     external: ['pg-native'],
     // Whitespace, comments and syntax only: identifiers keep their names (error

@@ -8,6 +8,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { REPO_ROOT } from './paths.js';
+import { ESM_BANNER } from './esm-banner.js';
 
 export interface NodeFunctionProps {
   /** Entry file, relative to the repository root (`lambdas/api.ts`). */
@@ -32,14 +33,6 @@ export interface NodeFunctionProps {
  * copied. The banner keeps the real URL for require().
  */
 const PINNED_MODULE_URL = 'file:///var/task/lambdas/index.mjs';
-
-const BANNER = [
-  "import { createRequire as __minimcpCreateRequire } from 'node:module';",
-  "import { fileURLToPath as __minimcpFileUrlToPath } from 'node:url';",
-  'const require = __minimcpCreateRequire(import.meta.url);',
-  'const __filename = __minimcpFileUrlToPath(import.meta.url);',
-  "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
-].join(' ');
 
 export class NodeFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
@@ -77,7 +70,7 @@ export class NodeFunction extends Construct {
         minify: true,
         sourceMap: true,
         sourcesContent: false,
-        banner: BANNER,
+        banner: ESM_BANNER,
         define: { 'import.meta.url': JSON.stringify(PINNED_MODULE_URL) },
         // The runtime ships the AWS SDK v3; pg-native is an optional native
         // binding pg only loads on request.
