@@ -19,6 +19,7 @@ export default {
   globalSetup: '<rootDir>/test/support/jest/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/jest/global-teardown.mjs',
   setupFiles: ['<rootDir>/core/polyfills.ts'],
+  setupFilesAfterEnv: ['<rootDir>/test/support/jest/roarr-teardown.ts'],
   testTimeout: 60000,
   maxWorkers: process.env.CI ? 2 : '50%',
 };
