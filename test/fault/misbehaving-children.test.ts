@@ -4,8 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -13,6 +12,7 @@ import { makeUser } from '../support/fixtures.js';
 import { startAgentHarness, type AgentHarness } from '../support/agent-harness.js';
 import { createInstanceRow, type TestInstance } from '../support/instances.js';
 import { processGone, waitFor } from '../support/wait.js';
+import { connectMcpClient } from '../support/mcp-client.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/children/', import.meta.url));
 
@@ -78,12 +78,7 @@ describe('misbehaving children', () => {
     neighbour = await createInstanceRow(db.owner, { userId });
     const started = await harness.client.startInstance({ instanceId: neighbour.id });
     expect(started.instance).toMatchObject({ status: 'running' });
-    neighbourClient = new Client({ name: 'neighbour', version: '1.0.0' });
-    await neighbourClient.connect(
-      new StreamableHTTPClientTransport(new URL(neighbour.url), {
-        requestInit: { headers: { Authorization: `Bearer ${neighbour.token}` } },
-      }),
-    );
+    neighbourClient = await connectMcpClient(neighbour.url, neighbour.token, 'neighbour');
   });
 
   afterAll(async () => {

@@ -6,8 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startAgent, type RunningAgent } from '../../agent/agent.js';
 import { createAgentRegistry } from '../../core/agent-registry.js';
 import {
@@ -27,6 +26,7 @@ import { nodeClientIp, startApiServer, type ApiServer } from '../../lambdas/loca
 import { DIST_ROOT, randomPortRange } from './agent-harness.js';
 import { send, type ApiResponse, type RequestOptions } from './api.js';
 import { createTestCertificates } from './fake-agent.js';
+import { connectMcpClient } from './mcp-client.js';
 
 export interface FaultStackOptions {
   /** The API's role (row-level security applies). */
@@ -207,12 +207,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
         };
       },
       async connectMcp(accessUrl, accessToken) {
-        const client = new Client({ name: 'fault-suite', version: '1.0.0' });
-        await client.connect(
-          new StreamableHTTPClientTransport(new URL(accessUrl), {
-            requestInit: { headers: { Authorization: `Bearer ${accessToken}` } },
-          }),
-        );
+        const client = await connectMcpClient(accessUrl, accessToken, 'fault-suite');
         mcpClients.add(client);
         return client;
       },

@@ -24,6 +24,7 @@ import { createTestDatabase, type TestDatabase } from '../../support/database.js
 import { makeUser } from '../../support/fixtures.js';
 import { createInstanceRow, type TestInstance } from '../../support/instances.js';
 import { processGone, waitFor } from '../../support/wait.js';
+import { connectMcpClient } from '../../support/mcp-client.js';
 
 const INSTANCES = Number(process.env.MINIMCP_RESTART_TEST_INSTANCES ?? 50);
 /**
@@ -195,12 +196,7 @@ describe('agent restart after SIGKILL', () => {
     await lastingClient.close();
 
     for (const instance of [instances[0]!, changedWhileDown, createdWhileDown]) {
-      const client = new Client({ name: 'restart-test', version: '1.0.0' });
-      await client.connect(
-        new StreamableHTTPClientTransport(new URL(instance.url), {
-          requestInit: { headers: { Authorization: `Bearer ${instance.token}` } },
-        }),
-      );
+      const client = await connectMcpClient(instance.url, instance.token, 'restart-test');
       expect((await client.listTools()).tools.length).toBeGreaterThan(0);
       await client.close();
     }

@@ -2,8 +2,6 @@
 // into running MCP servers behind their ports, and expires, stops and shuts
 // them down writing the rows and events that say so.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { createDatabasePool, type DatabasePool } from '../../../core/db/pool.js';
@@ -13,16 +11,9 @@ import { makeUser } from '../../support/fixtures.js';
 import { startAgentHarness, type AgentHarness } from '../../support/agent-harness.js';
 import { createInstanceRow } from '../../support/instances.js';
 import { portOpen, processGone, waitFor } from '../../support/wait.js';
+import { connectMcpClient } from '../../support/mcp-client.js';
 
-async function connect(url: string, token: string): Promise<Client> {
-  const client = new Client({ name: 'agent-test', version: '1.0.0' });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(url), {
-      requestInit: { headers: { Authorization: `Bearer ${token}` } },
-    }),
-  );
-  return client;
-}
+const connect = (url: string, token: string) => connectMcpClient(url, token, 'agent-test');
 
 const eventsOf = (db: TestDatabase, id: string) =>
   db.owner.any(sql.type(z.object({ event_type: z.string() }))`

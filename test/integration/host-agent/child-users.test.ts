@@ -8,13 +8,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { DIST_ROOT, startAgentHarness, type AgentHarness } from '../../support/agent-harness.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { makeUser } from '../../support/fixtures.js';
 import { createInstanceRow } from '../../support/instances.js';
 import { processGone, waitFor } from '../../support/wait.js';
+import { connectMcpClient } from '../../support/mcp-client.js';
 
 const asRoot = process.getuid?.() === 0 ? describe : describe.skip;
 
@@ -90,12 +89,7 @@ asRoot('children as users of their own, with a real agent', () => {
     }
 
     for (const instance of instances) {
-      const client = new Client({ name: 'child-users-test', version: '1.0.0' });
-      await client.connect(
-        new StreamableHTTPClientTransport(new URL(instance.url), {
-          requestInit: { headers: { Authorization: `Bearer ${instance.token}` } },
-        }),
-      );
+      const client = await connectMcpClient(instance.url, instance.token, 'child-users-test');
       expect((await client.listTools()).tools.length).toBeGreaterThan(0);
       await client.close();
     }

@@ -1,8 +1,6 @@
 // Draining a node with two real agents: nothing new is placed on it, and
 // with `move` its instances run on the other node with the same token.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { createAgentRegistry } from '../../../core/agent-registry.js';
@@ -12,6 +10,7 @@ import { createTestDatabase, type TestDatabase } from '../../support/database.js
 import { makeUser } from '../../support/fixtures.js';
 import { createInstanceRow } from '../../support/instances.js';
 import { portOpen, waitFor } from '../../support/wait.js';
+import { connectMcpClient } from '../../support/mcp-client.js';
 
 describe('node drain', () => {
   let db: TestDatabase;
@@ -68,12 +67,7 @@ describe('node drain', () => {
     expect(row.node_id).toBe(b.agent.node.id);
     expect(row.status).toBe('running');
 
-    const client = new Client({ name: 'drain-test', version: '1.0.0' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(row.access_url), {
-        requestInit: { headers: { Authorization: `Bearer ${instance.token}` } },
-      }),
-    );
+    const client = await connectMcpClient(row.access_url, instance.token, 'drain-test');
     expect(
       (await client.callTool({ name: 'echo', arguments: { text: 'moved' } })).structuredContent,
     ).toEqual({ text: 'moved' });

@@ -2,8 +2,6 @@
 // into nodes.stats (from the usage sampler and the log shipper) and each
 // running instance's figures in mcp_instances.stats.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { startAgentHarness, type AgentHarness } from '../../support/agent-harness.js';
@@ -11,6 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../../support/database.js
 import { makeUser } from '../../support/fixtures.js';
 import { createInstanceRow, type TestInstance } from '../../support/instances.js';
 import { waitFor } from '../../support/wait.js';
+import { connectMcpClient } from '../../support/mcp-client.js';
 
 const PORTS = 6;
 
@@ -64,12 +63,7 @@ describe('agent telemetry', () => {
       pids.set(instance.id, started.instance.pid!);
     }
     // Some traffic through the first instance's gateway.
-    const client = new Client({ name: 'telemetry-test', version: '1.0.0' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(instances[0]!.url), {
-        requestInit: { headers: { Authorization: `Bearer ${instances[0]!.token}` } },
-      }),
-    );
+    const client = await connectMcpClient(instances[0]!.url, instances[0]!.token, 'telemetry-test');
     await client.listTools();
     await client.close();
   });
