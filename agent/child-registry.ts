@@ -2,10 +2,11 @@
 // that the next agent (after a crash or a SIGKILL) knows them. A child that had answered
 // `initialize` and whose stdio runs through FIFOs (agent/child-stdio.ts) can be
 // re-attached by the next agent (agent/survivors.ts); every other one is killed.
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { replaceFileSync } from '../core/replace-file.js';
 import { isRunning, killGroup, liveProcessGroups, readProcStat } from './proc.js';
 
 /** What a child said about itself in its `initialize` answer. */
@@ -67,9 +68,7 @@ export function createChildRegistry(
   return {
     add(record) {
       records.set(record.pid, record);
-      const temp = path.join(dir, `.${record.pid}.tmp`);
-      writeFileSync(temp, JSON.stringify(record));
-      renameSync(temp, path.join(dir, `${record.pid}.json`));
+      replaceFileSync(path.join(dir, `${record.pid}.json`), JSON.stringify(record));
     },
     remove(pid) {
       if (records.delete(pid)) rmSync(path.join(dir, `${pid}.json`), { force: true });

@@ -4,9 +4,10 @@
 // protocol version, capabilities and resource subscriptions; the child itself
 // never knew of it (agent/session-multiplexer.ts). Written atomically; an
 // unreadable file counts as no session (the clients then initialize again).
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { replaceFileSync } from '../core/replace-file.js';
 import type { PersistedSession, SessionStore } from './session-multiplexer.js';
 
 const PersistedSessions = z.array(
@@ -34,9 +35,7 @@ export function createFileSessionStore(file: string): SessionStore {
         return;
       }
       mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-      const temp = `${file}.tmp`;
-      writeFileSync(temp, JSON.stringify(sessions), { mode: 0o600 });
-      renameSync(temp, file);
+      replaceFileSync(file, JSON.stringify(sessions), { mode: 0o600 });
     },
   };
 }

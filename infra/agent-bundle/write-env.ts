@@ -3,10 +3,11 @@
 // and writes them where only the service sees them — an environment file
 // systemd reads (0600 root) and the TLS files (0600, the agent's user), both
 // under /run, which does not survive a reboot.
-import { chownSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
+import { replaceFileSync } from '../../core/replace-file.js';
 
 const Settings = z.object({
   AWS_REGION: z.string().min(1),
@@ -67,10 +68,7 @@ function environmentFile(values: Record<string, string>): string {
 
 /** Written beside, then renamed: systemd never reads half a file. */
 function writePrivate(file: string, content: string, owner?: { uid: number; gid: number }) {
-  const staging = `${file}.tmp`;
-  writeFileSync(staging, content, { mode: 0o600 });
-  if (owner) chownSync(staging, owner.uid, owner.gid);
-  renameSync(staging, file);
+  replaceFileSync(file, content, { mode: 0o600, owner });
 }
 
 async function main(): Promise<void> {
