@@ -8,7 +8,12 @@ import {
   ConnectionError,
 } from 'slonik';
 import type { z } from 'zod';
-import { isMiniMcpError, RateLimitedError, UnauthenticatedError } from '../core/errors.js';
+import {
+  InstanceStartError,
+  isMiniMcpError,
+  RateLimitedError,
+  UnauthenticatedError,
+} from '../core/errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 export const PROBLEM_TYPE_BASE = 'https://minimcp.dev/problems/';
@@ -54,6 +59,10 @@ const TITLES: Record<string, string> = {
   'database-unavailable': 'The database is unavailable',
   'agent-unavailable': 'The node agent is unavailable',
   'key-provider-unavailable': 'The key provider is unavailable',
+  'instance-start-failed': 'The instance could not start',
+  'mcp-server-start-failed': 'The MCP server could not start',
+  'agent-timeout': 'The node agent did not answer in time',
+  'agent-call-failed': 'The node agent answered with an error',
   'internal-error': 'Internal server error',
 };
 
@@ -223,11 +232,14 @@ export function toProblem(
     if (error instanceof UnauthenticatedError)
       headers['WWW-Authenticate'] = 'Bearer realm="minimcp"';
     if (error.httpStatus === 503) headers['Retry-After'] ??= String(RETRY_AFTER_UNAVAILABLE);
-    // 503s are written for clients; any other 5xx message may carry internals.
+    // 503s are written for clients, and so is a failed start (the agent's
+    // reason, which the owner also reads on the instance); any other 5xx
+    // message may carry internals.
+    const forClients = error.httpStatus < 500 || error.httpStatus === 503;
     const detail =
-      error.httpStatus >= 500 && error.httpStatus !== 503
-        ? (TITLES[slug] ?? 'Internal server error')
-        : error.message;
+      forClients || error instanceof InstanceStartError
+        ? error.message
+        : (TITLES[slug] ?? 'Internal server error');
     return make(error.httpStatus, slug, detail, headers, undefined, error.httpStatus === 500);
   }
   if (error instanceof HTTPException) {

@@ -7,8 +7,10 @@ import { z } from 'zod';
 import {
   AgentUnavailableError,
   ConflictError,
+  AgentCallError,
   DecryptionError,
   ForbiddenError,
+  InstanceStartError,
   KeyProviderUnavailableError,
   NotFoundError,
   RateLimitedError,
@@ -35,6 +37,11 @@ describe('toProblem', () => {
     [new ConflictError('exists'), 409, 'conflict'],
     [new AgentUnavailableError('agent down'), 503, 'agent-unavailable'],
     [new KeyProviderUnavailableError('kms throttled'), 503, 'key-provider-unavailable'],
+    [
+      new InstanceStartError('the instance could not start: the stored key could not be decrypted'),
+      502,
+      'instance-start-failed',
+    ],
   ])('maps %p to %i %s with its message as detail', (error, status, slug) => {
     const problem = toProblem(error, request);
     expect(problem.status).toBe(status);
@@ -66,6 +73,13 @@ describe('toProblem', () => {
     expect(problem.status).toBe(500);
     expect(problem.body.detail).not.toContain('1234');
     expect(problem.unexpected).toBe(true);
+  });
+
+  it('gives any other 502 its title as detail, not its message', () => {
+    const problem = toProblem(new AgentCallError('grpc INTERNAL: at Object.<anonymous>'), request);
+    expect(problem.status).toBe(502);
+    expect(problem.body.detail).toBe('The node agent answered with an error');
+    expect(problem.unexpected).toBe(false);
   });
 
   it('answers unknown errors with a generic 500 that quotes the request id only', () => {
