@@ -1,7 +1,7 @@
 // Agent restart after SIGKILL: N running `demo` instances, the agent killed
 // as a crash would, a new agent process started as the same node. How long
 // until every instance runs again (taken over: same process, port and token —
-// test/integration/host-agent/agent-restart.test.ts proves that part), and
+// test/fault/agent-restart.test.ts proves that part), and
 // until they answer through the gateway.
 import { sql } from 'slonik';
 import { z } from 'zod';

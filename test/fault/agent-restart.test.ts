@@ -16,15 +16,15 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { findNodeByName } from '../../../core/db/nodes.js';
-import { releasePortsOfInstance } from '../../../core/db/ports.js';
-import { findFreePort } from '../../../infra/local/postgres-server.js';
-import { DIST_ROOT, randomPortRange } from '../../support/agent-harness.js';
-import { createTestDatabase, type TestDatabase } from '../../support/database.js';
-import { makeUser } from '../../support/fixtures.js';
-import { createInstanceRow, type TestInstance } from '../../support/instances.js';
-import { processGone, waitFor } from '../../support/wait.js';
-import { connectMcpClient } from '../../support/mcp-client.js';
+import { findNodeByName } from '../../core/db/nodes.js';
+import { releasePortsOfInstance } from '../../core/db/ports.js';
+import { findFreePort } from '../../infra/local/postgres-server.js';
+import { DIST_ROOT, randomPortRange } from '../support/agent-harness.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { makeUser } from '../support/fixtures.js';
+import { createInstanceRow, type TestInstance } from '../support/instances.js';
+import { processGone, waitFor } from '../support/wait.js';
+import { connectMcpClient } from '../support/mcp-client.js';
 
 const INSTANCES = Number(process.env.MINIMCP_RESTART_TEST_INSTANCES ?? 50);
 /**

@@ -8,16 +8,16 @@
 // problem+json. MINIMCP_FUZZ_RUNS sets the number of requests (default 10,000).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { PROBLEM_TYPE_BASE } from '../../../lambdas/problem.js';
-import { createTestDatabase, type TestDatabase } from '../../support/database.js';
-import { startFaultStack, type FaultStack, type FaultUser } from '../../support/fault-stack.js';
+import { PROBLEM_TYPE_BASE } from '../../lambdas/problem.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startFaultStack, type FaultStack, type FaultUser } from '../support/fault-stack.js';
 import {
   listOperations,
   minimalValue,
   pathParameters,
   type JsonSchema,
   type OpenApiDocument,
-} from '../../support/openapi-sample.js';
+} from '../support/openapi-sample.js';
 
 const RUNS = Number(process.env.MINIMCP_FUZZ_RUNS ?? 10_000);
 const MAX_BODY = 8192;
