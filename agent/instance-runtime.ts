@@ -15,7 +15,7 @@ import {
 } from '../core/db/instances.js';
 import { releasePortsOfInstance } from '../core/db/ports.js';
 import type { EventType, InstanceStatus, JsonObject, LogLevel, LogSource } from '../core/domain.js';
-import { isMiniMcpError, KeyMissingError } from '../core/errors.js';
+import { DecryptionError, isMiniMcpError, KeyMissingError } from '../core/errors.js';
 import { createGateway, type AccessRecord, type Gateway } from './gateway.js';
 import { createFileSessionStore } from './session-store.js';
 import type { LogShipper } from './log-shipper.js';
@@ -332,10 +332,24 @@ export function createInstanceRuntime(
           throw new KeyMissingError('the instance has no owner to decrypt its key for', {
             instanceId: id,
           });
-        key = await deps.cipher.decrypt(envelopeFromRow(row), {
-          userId: spec.user_id,
-          mcpType: spec.type_name,
-        });
+        try {
+          key = await deps.cipher.decrypt(envelopeFromRow(row), {
+            userId: spec.user_id,
+            mcpType: spec.type_name,
+          });
+        } catch (error) {
+          if (!(error instanceof DecryptionError)) throw error;
+          // The provider's reason (master key id or ARN, KMS error) is for
+          // operators; the owner reads the failure (instance error, its log,
+          // the API's 502) and is told what to do.
+          log.warn({ err: error.message }, 'the stored key of this instance cannot be decrypted');
+          const type = spec.type_name;
+          throw new DecryptionError(
+            `the stored ${type} key cannot be decrypted (altered, or not this user's or type's key); store it again with PUT /v1/keys/${type}`,
+            { instanceId: id },
+            { cause: error },
+          );
+        }
       } else if (spec.requires_key) {
         throw new KeyMissingError(`type ${spec.type_name} needs a key and the instance has none`, {
           instanceId: id,

@@ -93,6 +93,8 @@ describe('envelope tamper, through the API and the agent', () => {
   let stack: FaultStack;
   let alice: FaultUser;
   let bob: FaultUser;
+  /** The local provider's master key id, which every stored envelope names. */
+  let masterKeyId: string;
 
   const storeKey = async (user: FaultUser, type: string, key: string) => {
     const response = await stack.request('PUT', `/v1/keys/${type}`, {
@@ -143,13 +145,16 @@ describe('envelope tamper, through the API and the agent', () => {
    * reason, the row in `error` without a process, the `error` event with
    * KEY_UNDECRYPTABLE, and nothing of either key in the answer.
    */
-  const expectRefused = async (response: ApiResponse, user: FaultUser) => {
+  const expectRefused = async (response: ApiResponse, user: FaultUser, type: string) => {
     if (response.status !== 502)
       throw new Error(`expected 502, got ${response.status}: ${response.text}`);
     expect(response.headers.get('content-type')).toContain('application/problem+json');
     const problem = Problem.parse(response.body);
     expect(problem.type).toBe(`${PROBLEM_TYPE_BASE}instance-start-failed`);
     expect(problem.detail).toMatch(/decrypt/i);
+    // What to do, and no provider internals (those are in the agent's log).
+    expect(problem.detail).toContain(`PUT /v1/keys/${type}`);
+    expect(response.text).not.toContain(masterKeyId);
     for (const key of [ALICE_KEY, BOB_KEY, ALICE_FIGMA_KEY])
       expect(response.text).not.toContain(key);
 
@@ -165,6 +170,7 @@ describe('envelope tamper, through the API and the agent', () => {
       WHERE user_id = ${user.id} ORDER BY created_at DESC LIMIT 1`);
     expect(instance).toMatchObject({ status: 'error', process_id: null });
     expect(instance.error_message).toMatch(/decrypt/i);
+    expect(instance.error_message).not.toContain(masterKeyId);
     const events = await db.owner.any(sql.type(
       z.object({ event_type: z.string(), code: z.string().nullable() }),
     )`
@@ -194,6 +200,7 @@ describe('envelope tamper, through the API and the agent', () => {
     await storeKey(alice, 'github', ALICE_KEY);
     await storeKey(alice, 'figma', ALICE_FIGMA_KEY);
     await storeKey(bob, 'github', BOB_KEY);
+    masterKeyId = (await envelopeOf(alice.id, 'github')).master_key_id;
   });
 
   afterAll(async () => {
@@ -210,7 +217,7 @@ describe('envelope tamper, through the API and the agent', () => {
     const stored = await envelopeOf(alice.id, 'github');
     await writeEnvelope(stored.id, { ...stored, [part]: alter(stored) });
     try {
-      await expectRefused(await create(alice, 'github'), alice);
+      await expectRefused(await create(alice, 'github'), alice, 'github');
     } finally {
       await writeEnvelope(stored.id, stored);
     }
@@ -221,18 +228,27 @@ describe('envelope tamper, through the API and the agent', () => {
     const bobs = await envelopeOf(bob.id, 'github');
     await writeEnvelope(bobs.id, { ...(await envelopeOf(alice.id, 'github')), id: bobs.id });
     try {
-      await expectRefused(await create(bob, 'github'), bob);
+      await expectRefused(await create(bob, 'github'), bob, 'github');
     } finally {
       await writeEnvelope(bobs.id, bobs);
     }
     await expectRuns(bob, 'github');
   });
 
+  it('tells operators why in the agent log', () => {
+    const reasons = stack.agentLogs.filter((line) =>
+      line.includes('the stored key of this instance cannot be decrypted'),
+    );
+    // One per refused create so far: the seven tampers and the move to bob's row.
+    expect(reasons).toHaveLength(TAMPERS.length + 1);
+    expect(reasons.some((line) => line.includes(masterKeyId))).toBe(true);
+  });
+
   it("refuses alice's github envelope moved into her own figma row", async () => {
     const figma = await envelopeOf(alice.id, 'figma');
     await writeEnvelope(figma.id, { ...(await envelopeOf(alice.id, 'github')), id: figma.id });
     try {
-      await expectRefused(await create(alice, 'figma'), alice);
+      await expectRefused(await create(alice, 'figma'), alice, 'figma');
     } finally {
       await writeEnvelope(figma.id, figma);
     }
