@@ -9,35 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { z } from 'zod';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startFaultStack, type FaultStack } from '../support/fault-stack.js';
+import { initializeRequest, postMcp } from '../support/mcp-http.js';
 
 const Created = z.object({ id: z.string(), access_url: z.string(), access_token: z.string() });
 type Created = z.infer<typeof Created>;
 
-const INITIALIZE = {
-  jsonrpc: '2.0',
-  id: 0,
-  method: 'initialize',
-  params: {
-    protocolVersion: '2025-06-18',
-    capabilities: {},
-    clientInfo: { name: 'conformance', version: '1.0.0' },
-  },
-};
+const INITIALIZE = initializeRequest();
 const TOOLS_LIST = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
 
-/** A POST to an MCP endpoint, as a Streamable HTTP client sends it. */
-function post(
-  url: string,
-  body: unknown,
-  headers: Record<string, string | undefined>,
-): Promise<Response> {
-  const sent: Record<string, string> = {
-    'content-type': 'application/json',
-    accept: 'application/json, text/event-stream',
-  };
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined) sent[name] = value;
-  return fetch(url, { method: 'POST', headers: sent, body: JSON.stringify(body) });
-}
+const post = postMcp;
 
 const bearer = (instance: Created) => `Bearer ${instance.access_token}`;
 

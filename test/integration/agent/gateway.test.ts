@@ -15,6 +15,7 @@ import { issueToken } from '../../../core/tokens.js';
 import { createGateway, type AccessRecord, type Gateway } from '../../../agent/gateway.js';
 import { createSupervisor, type Supervisor } from '../../../agent/supervisor.js';
 import { EVERYTHING_SERVER, fixture, tempDir, waitFor } from './helpers.js';
+import { initializeRequest, postMcp } from '../../support/mcp-http.js';
 
 interface Stack {
   supervisor: Supervisor;
@@ -116,28 +117,10 @@ function post(
   body: unknown,
   headers: Record<string, string> = {},
 ): Promise<Response> {
-  return fetch(stack.url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      authorization: `Bearer ${stack.token}`,
-      ...headers,
-    },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
+  return postMcp(stack.url, body, { authorization: `Bearer ${stack.token}`, ...headers });
 }
 
-const INITIALIZE = {
-  jsonrpc: '2.0',
-  id: 0,
-  method: 'initialize',
-  params: {
-    protocolVersion: '2025-06-18',
-    capabilities: {},
-    clientInfo: { name: 'raw', version: '1.0.0' },
-  },
-};
+const INITIALIZE = initializeRequest();
 
 async function rawSession(stack: Stack): Promise<string> {
   const response = await post(stack, INITIALIZE);

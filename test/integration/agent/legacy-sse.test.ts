@@ -22,6 +22,7 @@ import {
 } from '../../../agent/gateway.js';
 import { createSupervisor, type Supervisor } from '../../../agent/supervisor.js';
 import { EVERYTHING_SERVER, fixture, tempDir, waitFor } from './helpers.js';
+import { initializeRequest } from '../../support/mcp-http.js';
 
 interface Stack {
   supervisor: Supervisor;
@@ -208,16 +209,7 @@ function rawRequest(
   });
 }
 
-const INITIALIZE = {
-  jsonrpc: '2.0',
-  id: 0,
-  method: 'initialize',
-  params: {
-    protocolVersion: '2024-11-05',
-    capabilities: {},
-    clientInfo: { name: 'raw', version: '1.0.0' },
-  },
-};
+const INITIALIZE = initializeRequest('2024-11-05');
 
 describe('the HTTP+SSE transport in front of server-everything', () => {
   let stack: Stack;
