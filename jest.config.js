@@ -22,4 +22,10 @@ export default {
   setupFilesAfterEnv: ['<rootDir>/test/support/jest/roarr-teardown.ts'],
   testTimeout: 60000,
   maxWorkers: process.env.CI ? 2 : '50%',
+  // A worker that ran ~40 files holds a large heap, and its process takes
+  // ~480 ms to end after its 'exit' event (a preload hook logged the event and
+  // a /proc watcher the end; no handle was left open). Against jest's default
+  // grace of 500 ms that got one worker per run killed, with a warning about
+  // "improper teardown" that sent us looking for leaks that were not there.
+  workerGracefulExitTimeout: 5000,
 };
