@@ -237,9 +237,10 @@ const portRange = numberRange({
 
 /**
  * A range of OS user ids for MCP servers (MINIMCP_CHILD_UIDS): below 100000
- * live real accounts (ec2-user is 1000, with sudo) and nobody (65534).
+ * live real accounts (ec2-user is 1000, with sudo) and nobody (65534). The CDK
+ * settings check `agentChildUids` with it too (infra/stacks/settings.ts).
  */
-const childUidRange = numberRange({
+export const childUidRange = numberRange({
   pattern: /^\d{6,10}-\d{6,10}$/,
   example: '200000-200999',
   min: 100_000,

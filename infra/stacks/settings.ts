@@ -1,6 +1,7 @@
 // Deployment settings: CDK context (`cdk deploy -c key=value` or cdk.json)
 // parsed once by zod, with the defaults docs/deploy.md documents.
 import { z } from 'zod';
+import { childUidRange } from '../../core/config.js';
 
 /** `-c key=value` arrives as a string; cdk.json and tests give real JSON values. */
 function fromText<T extends z.ZodType>(schema: T) {
@@ -82,7 +83,13 @@ export const DeploySettingsSchema = z
     portRangeEnd: int(1024, 65535).default(3100).describe('Last instance port on each agent.'),
     agentChildUids: z
       .string()
-      .regex(/^\d{6,10}-\d{6,10}$/, 'must look like 200000-200999')
+      // The agent's own rule (MINIMCP_CHILD_UIDS), kept as text: it goes to the agent as is.
+      .superRefine((value, ctx) => {
+        const parsed = childUidRange.safeParse(value);
+        if (!parsed.success)
+          for (const issue of parsed.error.issues)
+            ctx.addIssue({ code: 'custom', message: issue.message });
+      })
       .optional()
       .describe(
         'START-END (from 100000): each MCP server runs as an OS user of its own, kept from the metadata service; the agent runs as root (docs/deploy.md).',
@@ -140,15 +147,12 @@ export const DeploySettingsSchema = z
   .superRefine((s, ctx) => {
     if (s.portRangeEnd < s.portRangeStart)
       ctx.addIssue({ code: 'custom', path: ['portRangeEnd'], message: 'must be ≥ portRangeStart' });
-    if (s.agentChildUids !== undefined) {
-      const [start, end] = s.agentChildUids.split('-').map(Number) as [number, number];
-      if (start < 100_000 || end < start)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['agentChildUids'],
-          message: 'must be an increasing range from 100000 up (no real account)',
-        });
-      else if (end - start + 1 < s.portRangeEnd - s.portRangeStart + 1)
+    // (An invalid range was already reported on the field itself.)
+    const uids =
+      s.agentChildUids === undefined ? undefined : childUidRange.safeParse(s.agentChildUids);
+    if (uids?.success) {
+      const { start, end } = uids.data;
+      if (end - start + 1 < s.portRangeEnd - s.portRangeStart + 1)
         ctx.addIssue({
           code: 'custom',
           path: ['agentChildUids'],

@@ -75,7 +75,9 @@ describe('deployment settings from CDK context', () => {
       }
     };
     expect(refusal('1000-1999')).toContain('agentChildUids: must look like 200000-200999');
-    expect(refusal('99999-200000')).toContain('agentChildUids: must be an increasing range');
+    // Below 100000 live real accounts: a 5-digit start is not even of the form.
+    expect(refusal('99999-200000')).toContain('agentChildUids: must look like 200000-200999');
+    expect(refusal('200999-200000')).toContain('agentChildUids: must be an increasing range');
     expect(refusal('200000-200049')).toContain('agentChildUids: needs at least as many user ids');
   });
 });
