@@ -33,6 +33,16 @@ export abstract class MiniMcpError extends Error {
     this.name = new.target.name;
     this.context = context;
   }
+
+  /**
+   * Whether the message is written for the API's caller (the problem's
+   * `detail`): yes below 500 and for a 503 (retry later); not for any other
+   * 5xx, whose message may carry internals. A class whose 5xx message is meant
+   * for callers says so.
+   */
+  get messageForClients(): boolean {
+    return this.httpStatus < 500 || this.httpStatus === 503;
+  }
 }
 
 export class ValidationError extends MiniMcpError {
@@ -169,4 +179,9 @@ export class InstanceStartError extends MiniMcpError {
   readonly code = 'INSTANCE_START_FAILED';
   readonly httpStatus = 502;
   readonly grpcCode = GrpcCode.FAILED_PRECONDITION;
+
+  /** The agent's reason, which the owner also reads as the instance's error. */
+  override get messageForClients(): boolean {
+    return true;
+  }
 }

@@ -8,12 +8,7 @@ import {
   ConnectionError,
 } from 'slonik';
 import type { z } from 'zod';
-import {
-  InstanceStartError,
-  isMiniMcpError,
-  RateLimitedError,
-  UnauthenticatedError,
-} from '../core/errors.js';
+import { isMiniMcpError, RateLimitedError, UnauthenticatedError } from '../core/errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 export const PROBLEM_TYPE_BASE = 'https://minimcp.dev/problems/';
@@ -232,14 +227,9 @@ export function toProblem(
     if (error instanceof UnauthenticatedError)
       headers['WWW-Authenticate'] = 'Bearer realm="minimcp"';
     if (error.httpStatus === 503) headers['Retry-After'] ??= String(RETRY_AFTER_UNAVAILABLE);
-    // 503s are written for clients, and so is a failed start (the agent's
-    // reason, which the owner also reads on the instance); any other 5xx
-    // message may carry internals.
-    const forClients = error.httpStatus < 500 || error.httpStatus === 503;
-    const detail =
-      forClients || error instanceof InstanceStartError
-        ? error.message
-        : (TITLES[slug] ?? 'Internal server error');
+    const detail = error.messageForClients
+      ? error.message
+      : (TITLES[slug] ?? 'Internal server error');
     return make(error.httpStatus, slug, detail, headers, undefined, error.httpStatus === 500);
   }
   if (error instanceof HTTPException) {
