@@ -17,20 +17,18 @@ type Created = z.infer<typeof Created>;
 const INITIALIZE = initializeRequest();
 const TOOLS_LIST = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
 
-const post = postMcp;
-
 const bearer = (instance: Created) => `Bearer ${instance.access_token}`;
 
 /** Opens a session the way a client does (initialize, then initialized); its id. */
 async function openSession(instance: Created): Promise<string> {
-  const response = await post(instance.access_url, INITIALIZE, {
+  const response = await postMcp(instance.access_url, INITIALIZE, {
     authorization: bearer(instance),
   });
   expect(response.status).toBe(200);
   await response.text();
   const session = response.headers.get('mcp-session-id');
   if (!session) throw new Error('initialize answered without an mcp-session-id');
-  const initialized = await post(
+  const initialized = await postMcp(
     instance.access_url,
     { jsonrpc: '2.0', method: 'notifications/initialized' },
     { authorization: bearer(instance), 'mcp-session-id': session },
@@ -69,7 +67,7 @@ describe('MCP endpoint conformance, through API-created instances', () => {
 
   it('serves a session opened with the right token (the control)', async () => {
     const session = await openSession(alices);
-    const listed = await post(alices.access_url, TOOLS_LIST, {
+    const listed = await postMcp(alices.access_url, TOOLS_LIST, {
       authorization: bearer(alices),
       'mcp-session-id': session,
     });
@@ -78,8 +76,10 @@ describe('MCP endpoint conformance, through API-created instances', () => {
   });
 
   it('401 with WWW-Authenticate for a missing or a wrong token', async () => {
-    const missing = await post(alices.access_url, INITIALIZE, {});
-    const wrong = await post(alices.access_url, INITIALIZE, { authorization: 'Bearer mcp_wrong' });
+    const missing = await postMcp(alices.access_url, INITIALIZE, {});
+    const wrong = await postMcp(alices.access_url, INITIALIZE, {
+      authorization: 'Bearer mcp_wrong',
+    });
 
     for (const response of [missing, wrong]) {
       expect(response.status).toBe(401);
@@ -89,7 +89,7 @@ describe('MCP endpoint conformance, through API-created instances', () => {
   });
 
   it('403 for a foreign Origin, with the right token', async () => {
-    const response = await post(alices.access_url, INITIALIZE, {
+    const response = await postMcp(alices.access_url, INITIALIZE, {
       authorization: bearer(alices),
       origin: 'https://evil.example',
     });
@@ -98,8 +98,8 @@ describe('MCP endpoint conformance, through API-created instances', () => {
 
   it('400 without a session id once one is required, 404 for an unknown one', async () => {
     await openSession(alices);
-    const missing = await post(alices.access_url, TOOLS_LIST, { authorization: bearer(alices) });
-    const unknown = await post(alices.access_url, TOOLS_LIST, {
+    const missing = await postMcp(alices.access_url, TOOLS_LIST, { authorization: bearer(alices) });
+    const unknown = await postMcp(alices.access_url, TOOLS_LIST, {
       authorization: bearer(alices),
       'mcp-session-id': 'no-such-session',
     });
@@ -111,12 +111,12 @@ describe('MCP endpoint conformance, through API-created instances', () => {
     const alicesSession = await openSession(alices);
 
     // At bob's instance with bob's token: the session is not one of bob's instance.
-    const atBobs = await post(bobs.access_url, TOOLS_LIST, {
+    const atBobs = await postMcp(bobs.access_url, TOOLS_LIST, {
       authorization: bearer(bobs),
       'mcp-session-id': alicesSession,
     });
     // At alice's instance with bob's token: the token is not alice's instance's.
-    const atAlices = await post(alices.access_url, TOOLS_LIST, {
+    const atAlices = await postMcp(alices.access_url, TOOLS_LIST, {
       authorization: bearer(bobs),
       'mcp-session-id': alicesSession,
     });
@@ -126,7 +126,7 @@ describe('MCP endpoint conformance, through API-created instances', () => {
     expect(atAlices.status).toBe(401);
     expect(await atAlices.text()).not.toContain('"tools"');
     // Alice's session is untouched by the attempts.
-    const still = await post(alices.access_url, TOOLS_LIST, {
+    const still = await postMcp(alices.access_url, TOOLS_LIST, {
       authorization: bearer(alices),
       'mcp-session-id': alicesSession,
     });
