@@ -80,7 +80,8 @@ export const gatewayBenchmark: Benchmark = {
   async run(ctx, report) {
     report.method.push(
       `Tool: server-everything's \`echo\` (${'{message: "hello"}'}), official SDK client ${'(`Client`)'}; ` +
-        'stdio transport for the direct path, `StreamableHTTPClientTransport` for both gateways.',
+        'stdio transport for the direct path, `StreamableHTTPClientTransport` for both gateways, its requests sent by ' +
+        "node:http with keep-alive (the transport's `fetch` option; Node 20's built-in fetch cost the client more CPU per call than the MiniMCP gateway).",
       'MiniMCP: a real agent process (the agent bundle the nodes install, `infra/agent-bundle`, default settings, access log on) serving an ' +
         'instance of a type registered as `node …/server-everything/dist/index.js stdio`; every request carries ' +
         '`Authorization: Bearer <token>` and `Origin: http://localhost` (both checked).',

@@ -3,6 +3,7 @@
 // call count or a time budget runs out, recording each call's latency.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { nodeHttpFetch } from './http-fetch.js';
 
 export interface LoadResult {
   latenciesMs: number[];
@@ -59,16 +60,9 @@ export function mergeLoad(results: readonly LoadResult[]): LoadResult {
 }
 
 /**
- * The transport's own AbortSignal is shared by every request, and undici only
- * removes a request's abort listener when the request is garbage-collected: under
- * load thousands pile up and Node prints a MaxListenersExceededWarning per call,
- * which made the client, not the gateway, the bottleneck. Requests go without it
- * (the client is closed only once nothing is in flight).
+ * An SDK client over Streamable HTTP with fixed headers (bearer token, Origin),
+ * its requests sent by node:http (see http-fetch.ts).
  */
-const fetchWithoutSharedSignal: typeof fetch = (input, init) =>
-  fetch(input, { ...init, signal: undefined });
-
-/** An SDK client over Streamable HTTP with fixed headers (bearer token, Origin). */
 export async function connectHttpClient(
   url: string,
   headers: Record<string, string>,
@@ -77,7 +71,7 @@ export async function connectHttpClient(
   await client.connect(
     new StreamableHTTPClientTransport(new URL(url), {
       requestInit: { headers },
-      fetch: fetchWithoutSharedSignal,
+      fetch: nodeHttpFetch,
     }),
   );
   return client;
