@@ -4,12 +4,14 @@
 // The agent stops reading a child while its log queue is full, so a flood is
 // slowed down to what the database takes rather than dropped.
 import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { makeUser } from '../test/support/fixtures.js';
 import { createInstanceRow, type TestInstance } from '../test/support/instances.js';
 import type { Benchmark } from './support/benchmark.js';
+import { measureLogRowCost } from './support/log-row-cost.js';
 import { MB, descendants, readMemory, startCpuWindow } from './support/proc.js';
 import { DIST_ROOT, mapLimit, sleep, startAgentProcess } from './support/stack.js';
 import { fmt, round } from './support/stats.js';
@@ -39,6 +41,11 @@ export const logIngestBenchmark: Benchmark = {
         'Lines written = lines the children could write; sustained rate = flood lines whose INSERT started within the ' +
         'flood window ÷ its length, i.e. the rate at which lines landed during the flood.',
       'The agent keeps at most 5,000 lines/s per child (burst 10,000) and records how many it dropped beyond that.',
+      "Then, on a database of its own: PostgreSQL's CPU per row for the agent's INSERT statement (the backend's " +
+        'CPU time from /proc over 200,000 rows), on mcp_logs as the schema document writes it (primary key, foreign ' +
+        'key to mcp_instances, three more indexes, monthly partitions), then without the foreign key, then with the ' +
+        "primary key only. The first is the most lines/s this machine's cores can store, before the agent and the " +
+        'children take their share.',
     );
     const db = await ctx.database();
     await registerCommandType(db.owner, 'flood', process.execPath, [FIXTURE]);
@@ -245,6 +252,29 @@ export const logIngestBenchmark: Benchmark = {
       drain_seconds: round(drainSeconds, 1),
       drained,
       stopped_early: stoppedEarly,
+    });
+    // The ceiling the schema sets on this machine, measured on a database of its own.
+    const rowCosts = await measureLogRowCost(ctx);
+    const cores = os.cpus().length;
+    report.tables.push({
+      columns: [
+        "PostgreSQL's CPU per mcp_logs row (the agent's INSERT, 10,000-row batches, one connection)",
+        'µs per row',
+        'rows/s per core',
+        `rows/s if PostgreSQL had all ${cores} cores`,
+      ],
+      rows: rowCosts.map((cost) => [
+        cost.variant,
+        fmt(cost.microsPerRow, 1),
+        fmt(1e6 / cost.microsPerRow, 0),
+        fmt((cores * 1e6) / cost.microsPerRow, 0),
+      ]),
+    });
+    rowCosts.forEach((cost, index) => {
+      report.figures[`row_cost_us.${['schema', 'no_fk', 'pk_only'][index]}`] = round(
+        cost.microsPerRow,
+        2,
+      );
     });
     report.targets.push({
       name: 'lines/s landing in mcp_logs (sustained)',
