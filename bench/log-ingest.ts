@@ -270,12 +270,8 @@ export const logIngestBenchmark: Benchmark = {
         fmt((cores * 1e6) / cost.microsPerRow, 0),
       ]),
     });
-    rowCosts.forEach((cost, index) => {
-      report.figures[`row_cost_us.${['schema', 'no_fk', 'pk_only'][index]}`] = round(
-        cost.microsPerRow,
-        2,
-      );
-    });
+    for (const cost of rowCosts)
+      report.figures[`row_cost_us.${cost.key}`] = round(cost.microsPerRow, 2);
     report.targets.push({
       name: 'lines/s landing in mcp_logs (sustained)',
       goal: '≥ 100,000',

@@ -57,10 +57,11 @@ export const nodeHttpFetch: typeof fetch = (input, init) =>
       signal.addEventListener('abort', onAbort, { once: true });
     }
     const settled = () => signal?.removeEventListener('abort', onAbort);
-    request.on('error', (error) => {
+    const fail = (error: unknown) => {
       settled();
       reject(error);
-    });
+    };
+    request.on('error', fail);
     request.on('response', (response) => {
       const status = response.statusCode ?? 0;
       const meta = {
@@ -77,7 +78,7 @@ export const nodeHttpFetch: typeof fetch = (input, init) =>
       }
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('error', reject);
+      response.on('error', fail);
       response.on('end', () => {
         settled();
         const body = NULL_BODY.has(status) ? null : Buffer.concat(chunks);

@@ -19,10 +19,11 @@ const ROWS_PER_BATCH = 10_000;
 const BATCHES = 20;
 
 export interface LogRowCost {
+  /** Its name in results.json (row_cost_us.<key>). */
+  key: 'schema' | 'no_fk' | 'pk_only';
   variant: string;
   /** The backend's CPU per row, in µs. */
   microsPerRow: number;
-  rows: number;
 }
 
 export async function measureLogRowCost(ctx: BenchContext): Promise<LogRowCost[]> {
@@ -57,7 +58,7 @@ export async function measureLogRowCost(ctx: BenchContext): Promise<LogRowCost[]
     };
   };
 
-  const measure = async (variant: string): Promise<LogRowCost> =>
+  const measure = async (key: LogRowCost['key'], variant: string): Promise<LogRowCost> =>
     agent.connect(async (connection) => {
       const pid = await connection.oneFirst(sql.type(z.object({ pid: z.number() }))`
         SELECT pg_backend_pid() AS pid`);
@@ -66,13 +67,12 @@ export async function measureLogRowCost(ctx: BenchContext): Promise<LogRowCost[]
       for (const columns of batches)
         await insertLogColumns(connection, columns, { skipExisting: false });
       const used = (cpuSeconds(pid) ?? Number.NaN) - before;
-      const rows = BATCHES * ROWS_PER_BATCH;
-      return { variant, microsPerRow: (used / rows) * 1e6, rows };
+      return { key, variant, microsPerRow: (used / (BATCHES * ROWS_PER_BATCH)) * 1e6 };
     });
 
   const results: LogRowCost[] = [];
   ctx.log('log-ingest: PostgreSQL cost per row');
-  results.push(await measure('mcp_logs as the schema writes it'));
+  results.push(await measure('schema', 'mcp_logs as the schema writes it'));
   const foreignKeys = await db.owner.anyFirst(sql.type(z.object({ name: z.string() }))`
     SELECT conname AS name FROM pg_constraint
     WHERE conrelid = 'mcp_logs'::regclass AND contype = 'f'`);
@@ -80,12 +80,12 @@ export async function measureLogRowCost(ctx: BenchContext): Promise<LogRowCost[]
     await db.owner.query(
       sql.unsafe`ALTER TABLE mcp_logs DROP CONSTRAINT ${sql.identifier([name])}`,
     );
-  results.push(await measure('without its foreign key'));
+  results.push(await measure('no_fk', 'without its foreign key'));
   const indexes = await db.owner.anyFirst(sql.type(z.object({ name: z.string() }))`
     SELECT indexrelid::regclass::text AS name FROM pg_index
     WHERE indrelid = 'mcp_logs'::regclass AND NOT indisprimary`);
   for (const name of indexes)
     await db.owner.query(sql.unsafe`DROP INDEX ${sql.identifier([name])}`);
-  results.push(await measure('primary key only (no foreign key, no other index)'));
+  results.push(await measure('pk_only', 'primary key only (no foreign key, no other index)'));
   return results;
 }
