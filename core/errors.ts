@@ -1,6 +1,6 @@
 // The errors a caller can act on. Each has a stable `code`, an HTTP status for
 // the API's problem+json answers and a gRPC status for the agent contract;
-// the edges translate them once (lambdas/problem.ts, agent/grpc-server.ts).
+// the edges translate them once (lambdas/problem.ts, agent/node/grpc-server.ts).
 // Context fields never carry a secret.
 
 /** gRPC status codes we use (numeric values of @grpc/grpc-js `status`). */

@@ -1,8 +1,8 @@
 // Bearer authentication: a user API token (mmu_…, looked up by its SHA-256)
 // or the bootstrap admin token from configuration (constant-time compare).
 import type { MiddlewareHandler } from 'hono';
-import { findTokenPrincipal, touchUserToken } from '../core/db/user-tokens.js';
-import { asSystem } from '../core/db/user-context.js';
+import { findTokenPrincipal, touchUserToken } from './control/db/user-tokens.js';
+import { asSystem } from './control/db/user-context.js';
 import { ForbiddenError, UnauthenticatedError } from '../core/errors.js';
 import { hashToken, secretsEqual } from '../core/tokens.js';
 import type { AppContext, AppDeps, AppEnv, Principal } from './context.js';

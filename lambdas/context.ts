@@ -5,10 +5,10 @@ import type { ApiConfig } from '../core/config.js';
 import type { EnvelopeCipher } from '../core/crypto/envelope.js';
 import type { DatabasePool } from '../core/db/pool.js';
 import type { UserRole } from '../core/domain.js';
-import type { AgentResolver } from '../core/agent-registry.js';
-import type { InstanceService } from '../core/instance-service.js';
+import type { AgentResolver } from './control/agent-registry.js';
+import type { InstanceService } from './control/instance-service.js';
 import type { Logger } from '../core/logger.js';
-import type { RateLimiter } from '../core/rate-limit.js';
+import type { RateLimiter } from './control/rate-limit.js';
 
 /** Who is calling: a user by API token, or the bootstrap admin token (no user behind it). */
 export type Principal =

@@ -1,12 +1,12 @@
 // The scheduled maintenance Lambda (an EventBridge rule, every minute): config
 // (env + SSM), the pool and the agent clients are built at the first
-// invocation and kept for the container; each run is core/maintenance.ts, and
+// invocation and kept for the container; each run is lambdas/control/maintenance.ts, and
 // ends with one JSON log line holding its summary and, in CloudWatch embedded
 // metric format, the healthy-node count the operations alarm watches.
 import '../core/polyfills.js';
 import path from 'node:path';
 import { z } from 'zod';
-import { createAgentRegistry, resolveControlPlaneTls } from '../core/agent-registry.js';
+import { createAgentRegistry, resolveControlPlaneTls } from './control/agent-registry.js';
 import {
   controlPlaneConfig,
   coreConfig,
@@ -16,7 +16,7 @@ import {
 } from '../core/config.js';
 import { createDatabasePool } from '../core/db/pool.js';
 import { createLogger, type Logger } from '../core/logger.js';
-import { runMaintenance, type MaintenanceSummary } from '../core/maintenance.js';
+import { runMaintenance, type MaintenanceSummary } from './control/maintenance.js';
 
 /** Same name as infra/constructs/maintenance.ts HEARTBEAT_METRIC_NAME (infra is not imported here). */
 export const HEALTHY_NODES_METRIC = 'HealthyAgentNodes';

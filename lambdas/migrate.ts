@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import pg from 'pg';
 import { z } from 'zod';
-import { migrate } from '../core/db/migrate.js';
+import { migrate } from './control/db/migrate.js';
 import { createLogger, type Logger } from '../core/logger.js';
 
 /** Parameter names (under the prefix) this step owns; core/config.ts reads them by these names. */

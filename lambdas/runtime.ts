@@ -6,12 +6,12 @@ import {
   createAgentRegistry,
   resolveControlPlaneTls,
   type AgentResolver,
-} from '../core/agent-registry.js';
+} from './control/agent-registry.js';
 import type { ApiConfig } from '../core/config.js';
 import { createEnvelopeCipher, type EnvelopeCipher } from '../core/crypto/envelope.js';
 import { createKeyProviderFromEnv } from '../core/crypto/provider-from-env.js';
 import { createDatabasePool } from '../core/db/pool.js';
-import { createInstanceService } from '../core/instance-service.js';
+import { createInstanceService } from './control/instance-service.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import type { AppDeps } from './context.js';
 

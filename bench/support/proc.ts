@@ -2,7 +2,7 @@
 // The benchmarks read the agent's own numbers here, from outside it, so that
 // measuring does not change what is measured.
 import { readFileSync } from 'node:fs';
-import { CLOCK_TICKS, isRunning, liveProcesses, readProcStat } from '../../agent/proc.js';
+import { CLOCK_TICKS, isRunning, liveProcesses, readProcStat } from '../../agent/child/proc.js';
 
 export interface ProcMemory {
   /** VmRSS: resident set, bytes. */

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { KeyProviderName } from '../domain.js';
 import { DecryptionError } from '../errors.js';
 import { envelopeFromRow } from '../db/api-keys.js';
-import { asSystem } from '../db/user-context.js';
+import { asSystem } from '../../lambdas/control/db/user-context.js';
 import { createEnvelopeCipher, type KeyProvider } from './envelope.js';
 
 const RewrapRow = z.object({

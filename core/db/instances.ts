@@ -312,7 +312,7 @@ export async function recordInstanceUsage(
 }
 
 // ---------------------------------------------------------------------------
-// The instance service (core/instance-service.ts) and the maintenance job.
+// The instance service (lambdas/control/instance-service.ts) and the maintenance job.
 
 /**
  * An instance as its owner may see it, with its type's name and its node's

@@ -1,5 +1,5 @@
 // `npm run migrate [up|down] [count]` against the PostgreSQL named by DATABASE_URL.
-import { migrate, type MigrationDirection } from '../../core/db/migrate.js';
+import { migrate, type MigrationDirection } from '../../lambdas/control/db/migrate.js';
 
 const [directionArg = 'up', countArg] = process.argv.slice(2);
 const databaseUrl = process.env.DATABASE_URL;

@@ -29,7 +29,12 @@ export interface MigrationProps {
 export const DEPLOY_STEP_PARAMETERS = ['DATABASE_URL', 'MINIMCP_ADMIN_TOKEN'];
 
 /** Files that decide what the step does, relative to the repository root. */
-const STEP_SOURCES = ['migrations', 'core/db', 'lambdas/migrate.ts'];
+const STEP_SOURCES = [
+  'migrations',
+  'core/db',
+  'lambdas/control/db/migrate.ts',
+  'lambdas/migrate.ts',
+];
 
 /** A digest of `sources` (files, or folders recursively): a change re-runs the step. */
 export function digestOf(sources: string[]): string {

@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { z } from 'zod';
-import { migrate } from '../../core/db/migrate.js';
+import { migrate } from '../../lambdas/control/db/migrate.js';
 import { startPostgresServer, type PostgresServer } from './postgres-server.js';
 
 const DATABASE_NAME = 'minimcp';

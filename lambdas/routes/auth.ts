@@ -1,11 +1,11 @@
 // POST /v1/auth/token: a user trades email and password for an API token.
 // Rate-limited per email and client IP against password guessing.
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { findUserCredentials } from '../../core/db/users.js';
-import { asUser } from '../../core/db/user-context.js';
+import { findUserCredentials } from '../control/db/users.js';
+import { asUser } from '../control/db/user-context.js';
 import { RateLimitedError, UnauthenticatedError } from '../../core/errors.js';
-import { verifyAgainstDummy, verifyPassword } from '../../core/passwords.js';
-import { createRateLimiter } from '../../core/rate-limit.js';
+import { verifyAgainstDummy, verifyPassword } from '../control/passwords.js';
+import { createRateLimiter } from '../control/rate-limit.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import { jsonBody, jsonResponse, problems } from '../schemas.js';
 import { IssuedTokenSchema, issueUserToken, TokenLifetime, TokenName } from './tokens.js';

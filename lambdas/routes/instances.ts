@@ -1,6 +1,6 @@
 // Instances: create (placement + gRPC start), list, get, delete, extend,
 // restore, rotate the access token, and read their logs and events. The
-// domain logic is core/instance-service.ts; this module is HTTP only.
+// domain logic is lambdas/control/instance-service.ts; this module is HTTP only.
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { INSTANCE_STATUSES, LOG_LEVELS } from '../../core/domain.js';
 import { InstanceStartError } from '../../core/errors.js';
@@ -11,7 +11,7 @@ import type {
   LogView,
   RequestMeta,
   StartOutcome,
-} from '../../core/instance-service.js';
+} from '../control/instance-service.js';
 import { authenticate, userOf } from '../auth.js';
 import type { AppContext, AppDeps, AppEnv } from '../context.js';
 import {

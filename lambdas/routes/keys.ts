@@ -4,7 +4,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { keyHint } from '../../core/crypto/envelope.js';
 import { deleteApiKey, listApiKeySummaries, upsertApiKey } from '../../core/db/api-keys.js';
 import { findTypeByName } from '../../core/db/mcp-types.js';
-import { asUser } from '../../core/db/user-context.js';
+import { asUser } from '../control/db/user-context.js';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
 import { authenticate, userOf } from '../auth.js';
 import type { AppDeps, AppEnv } from '../context.js';

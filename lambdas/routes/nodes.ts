@@ -2,9 +2,9 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { NodeStatus } from '../../core/domain.js';
-import type { AgentResolver } from '../../core/agent-registry.js';
+import type { AgentResolver } from '../control/agent-registry.js';
 import { listNodes, type NodeRow } from '../../core/db/nodes.js';
-import { activateNode, drainNode } from '../../core/node-drain.js';
+import { activateNode, drainNode } from '../control/node-drain.js';
 import { countPorts } from '../../core/db/ports.js';
 import { authenticate, requireAdmin } from '../auth.js';
 import type { AppDeps, AppEnv } from '../context.js';

@@ -2,8 +2,8 @@
 // Only hashes are stored; the plaintext is in the creation answer only.
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { CommonQueryMethods } from 'slonik';
-import { insertUserToken, listUserTokens, revokeUserToken } from '../../core/db/user-tokens.js';
-import { asUser } from '../../core/db/user-context.js';
+import { insertUserToken, listUserTokens, revokeUserToken } from '../control/db/user-tokens.js';
+import { asUser } from '../control/db/user-context.js';
 import { NotFoundError } from '../../core/errors.js';
 import { issueToken } from '../../core/tokens.js';
 import { authenticate, userOf } from '../auth.js';

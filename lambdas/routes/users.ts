@@ -2,11 +2,11 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { UserRole } from '../../core/domain.js';
-import { revokeAllUserTokens } from '../../core/db/user-tokens.js';
-import { asSystem } from '../../core/db/user-context.js';
-import { deactivateUser, insertUser, listUsers, type UserRow } from '../../core/db/users.js';
+import { revokeAllUserTokens } from '../control/db/user-tokens.js';
+import { asSystem } from '../control/db/user-context.js';
+import { deactivateUser, insertUser, listUsers, type UserRow } from '../control/db/users.js';
 import { NotFoundError } from '../../core/errors.js';
-import { hashPassword } from '../../core/passwords.js';
+import { hashPassword } from '../control/passwords.js';
 import { authenticate, principalOf, requireAdmin } from '../auth.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import {

@@ -14,7 +14,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import pg from 'pg';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { migrate } from '../../core/db/migrate.js';
+import { migrate } from '../../lambdas/control/db/migrate.js';
 import { createDatabasePool, type DatabasePool } from '../../core/db/pool.js';
 import { startPostgresServer, type PostgresServer } from '../../infra/local/postgres-server.js';
 import { PROBLEM_TYPE_BASE } from '../../lambdas/problem.js';

@@ -7,7 +7,7 @@
 // agent's KEY_UNDECRYPTABLE, the instance is left in `error` with its event,
 // no child is started, and neither the key nor the refusal's answer shows any
 // part of it. The untouched envelope works before and after, so each refusal
-// is the tamper's doing. (The cipher's own cases: test/unit/crypto/envelope.test.ts.)
+// is the tamper's doing. (The cipher's own cases: test/unit/core/crypto/envelope.test.ts.)
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { z } from 'zod';

@@ -4,7 +4,7 @@
 // token it was opened with — one user's session id is no use with another
 // instance's token, at either instance. Raw HTTP, so every status and header
 // is the gateway's own. (The gateway's own suite, with more cases:
-// test/integration/agent/gateway.test.ts.)
+// test/integration/agent/gateway/gateway.test.ts.)
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { z } from 'zod';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

@@ -18,8 +18,8 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
-import { createAgentClient } from '../../core/agent-client.js';
+import { AGENT_NODE_FLAGS } from '../../agent/node/node-flags.js';
+import { createAgentClient } from '../../lambdas/control/agent-client.js';
 import { ensureLocalCertificates } from '../../core/tls.js';
 import { HOST_FILES, buildAgentBundle } from '../../infra/agent-bundle/build.js';
 import { findFreePort } from '../../infra/local/postgres-server.js';

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import pg from 'pg';
-import { MIGRATIONS_DIR } from '../../core/db/migrate.js';
+import { MIGRATIONS_DIR } from '../../lambdas/control/db/migrate.js';
 import { createLogger } from '../../core/logger.js';
 import {
   agentAltNames,

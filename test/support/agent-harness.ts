@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAgent, type RunningAgent } from '../../agent/agent.js';
-import { createAgentClient, type AgentClient } from '../../core/agent-client.js';
+import { createAgentClient, type AgentClient } from '../../lambdas/control/agent-client.js';
 import { AgentConfigSchema, parseConfig } from '../../core/config.js';
 import { createLogger } from '../../core/logger.js';
 import { findFreePort } from '../../infra/local/postgres-server.js';

@@ -1,8 +1,8 @@
 // The environment of a host agent started as its own process (the benchmarks'
 // agents, the bundled agent's test): what the systemd unit gives it
-// (agent/node-flags.ts) plus the settings of a local node. Callers add their own
+// (agent/node/node-flags.ts) plus the settings of a local node. Callers add their own
 // settings on top.
-import { AGENT_ENVIRONMENT } from '../../agent/node-flags.js';
+import { AGENT_ENVIRONMENT } from '../../agent/node/node-flags.js';
 
 export interface AgentProcessSettings {
   databaseUrl: string;

@@ -1,19 +1,19 @@
 // The API over real HTTP for tests: the app from createApp, served by the
 // local server on 127.0.0.1:0, against a fresh database (the RLS-bound app
 // role), a local key provider with a random master key, and captured logs.
-import type { InstanceService } from '../../core/instance-service.js';
+import type { InstanceService } from '../../lambdas/control/instance-service.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { expect } from '@jest/globals';
 import { parseConfig, ApiConfigSchema, type ApiConfig } from '../../core/config.js';
 import { createEnvelopeCipher, type EnvelopeCipher } from '../../core/crypto/envelope.js';
 import { createLocalKeyProvider } from '../../core/crypto/local-provider.js';
-import { insertUserToken } from '../../core/db/user-tokens.js';
-import { asUser } from '../../core/db/user-context.js';
-import { insertUser } from '../../core/db/users.js';
+import { insertUserToken } from '../../lambdas/control/db/user-tokens.js';
+import { asUser } from '../../lambdas/control/db/user-context.js';
+import { insertUser } from '../../lambdas/control/db/users.js';
 import type { UserRole } from '../../core/domain.js';
 import { createLogger } from '../../core/logger.js';
-import { hashPassword } from '../../core/passwords.js';
-import type { RateLimiter } from '../../core/rate-limit.js';
+import { hashPassword } from '../../lambdas/control/passwords.js';
+import type { RateLimiter } from '../../lambdas/control/rate-limit.js';
 import { issueToken } from '../../core/tokens.js';
 import { createApp, type App } from '../../lambdas/app.js';
 import type { AppDeps } from '../../lambdas/context.js';

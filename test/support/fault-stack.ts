@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startAgent, type RunningAgent } from '../../agent/agent.js';
-import { createAgentRegistry } from '../../core/agent-registry.js';
+import { createAgentRegistry } from '../../lambdas/control/agent-registry.js';
 import {
   AgentConfigSchema,
   ApiConfigSchema,
@@ -18,7 +18,7 @@ import {
 import { createEnvelopeCipher } from '../../core/crypto/envelope.js';
 import { createLocalKeyProvider } from '../../core/crypto/local-provider.js';
 import { createDatabasePool, type DatabasePool } from '../../core/db/pool.js';
-import { createInstanceService } from '../../core/instance-service.js';
+import { createInstanceService } from '../../lambdas/control/instance-service.js';
 import { createLogger, type LogLevelName } from '../../core/logger.js';
 import { findFreePort } from '../../infra/local/postgres-server.js';
 import { createApp, type App } from '../../lambdas/app.js';

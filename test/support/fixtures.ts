@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { insertInstance, type InstanceRow } from '../../core/db/instances.js';
 import { getTypeByName } from '../../core/db/mcp-types.js';
 import { findNodeByName, registerNode, type NodeRow } from '../../core/db/nodes.js';
-import { insertUser, type UserRow } from '../../core/db/users.js';
+import { insertUser, type UserRow } from '../../lambdas/control/db/users.js';
 import { issueToken } from '../../core/tokens.js';
 
 export async function makeUser(

@@ -6,7 +6,7 @@ import { sql } from 'slonik';
 import { insertEvent } from '../../core/db/events.js';
 import { insertInstance } from '../../core/db/instances.js';
 import { getTypeByName } from '../../core/db/mcp-types.js';
-import { placeInstance } from '../../core/db/placement.js';
+import { placeInstance } from '../../lambdas/control/db/placement.js';
 import { issueToken } from '../../core/tokens.js';
 
 export interface TestInstance {

@@ -4,7 +4,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { migrate } from '../../core/db/migrate.js';
+import { migrate } from '../../lambdas/control/db/migrate.js';
 import { startPostgresServer } from '../../infra/local/postgres-server.js';
 import {
   AGENT_ROLE_PASSWORD,

@@ -5,7 +5,7 @@ import {
   ProgressNotificationSchema,
   type ProgressNotification,
 } from '@modelcontextprotocol/sdk/types.js';
-import { startMcpChild, textOf, type McpChild } from './mcp-child.js';
+import { startMcpChild, textOf, type McpChild } from '../../support/mcp-child.js';
 
 describe('demo MCP server', () => {
   type Progress = ProgressNotification['params'];

@@ -3,7 +3,7 @@
 // for bad tokens, 404, 429 with Retry-After), and that the token never leaks.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { startFakeUpstream, type FakeUpstream } from '../../support/fake-upstream.js';
-import { startMcpChild, textOf, type McpChild } from './mcp-child.js';
+import { startMcpChild, textOf, type McpChild } from '../../support/mcp-child.js';
 
 const TOKEN = 'figd_TestPersonalAccessToken_0123456789';
 const FILE_KEY = 'hCz3YQj4XkZ1a2b3c4d5e6';

@@ -3,7 +3,7 @@
 // 5xx, timeouts), retries, pagination, and that the token never leaks.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { startFakeUpstream, type FakeUpstream } from '../../support/fake-upstream.js';
-import { startMcpChild, textOf, type McpChild } from './mcp-child.js';
+import { startMcpChild, textOf, type McpChild } from '../../support/mcp-child.js';
 
 const TOKEN = 'ghp_TestToken_0123456789abcdefghijklmnop';
 

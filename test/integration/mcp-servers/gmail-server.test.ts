@@ -7,7 +7,7 @@ import {
   type FakeUpstream,
   type RecordedRequest,
 } from '../../support/fake-upstream.js';
-import { startMcpChild, textOf, type McpChild } from './mcp-child.js';
+import { startMcpChild, textOf, type McpChild } from '../../support/mcp-child.js';
 
 const API = '/gmail/v1/users/me';
 const b64 = (text: string, encoding: BufferEncoding = 'utf8'): string =>

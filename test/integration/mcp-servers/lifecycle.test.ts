@@ -5,7 +5,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { serverScript } from './mcp-child.js';
+import { serverScript } from '../../support/mcp-child.js';
 
 interface Spawned {
   child: ChildProcessWithoutNullStreams;

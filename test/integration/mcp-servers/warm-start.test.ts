@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { startFakeUpstream, type FakeUpstream } from '../../support/fake-upstream.js';
-import { serverScript } from './mcp-child.js';
+import { serverScript } from '../../support/mcp-child.js';
 
 const TOKEN = 'ghp_WarmStartToken_0123456789abcdefghij';
 

@@ -1,0 +1,80 @@
+// users: accounts that own keys and instances.
+import { sql, UniqueIntegrityConstraintViolationError, type CommonQueryMethods } from 'slonik';
+import { z } from 'zod';
+import { UserRole } from '../../../core/domain.js';
+import { ConflictError } from '../../../core/errors.js';
+
+export const UserRow = z.object({
+  id: z.string().uuid(),
+  email: z.string(),
+  name: z.string(),
+  role: UserRole,
+  is_active: z.boolean().nullable(),
+  email_verified: z.boolean().nullable(),
+  created_at: z.date(),
+  updated_at: z.date(),
+  deleted_at: z.date().nullable(),
+});
+export type UserRow = z.infer<typeof UserRow>;
+
+const userColumns = sql.fragment`id, email, name, role, is_active, email_verified, created_at, updated_at, deleted_at`;
+
+export async function insertUser(
+  db: CommonQueryMethods,
+  user: { email: string; passwordHash: string; name: string; role?: UserRole },
+): Promise<UserRow> {
+  try {
+    return await db.one(sql.type(UserRow)`
+      INSERT INTO users (email, password_hash, name, role)
+      VALUES (${user.email.toLowerCase()}, ${user.passwordHash}, ${user.name}, ${user.role ?? 'user'})
+      RETURNING ${userColumns}
+    `);
+  } catch (error) {
+    if (error instanceof UniqueIntegrityConstraintViolationError) {
+      throw new ConflictError(`a user with email ${user.email.toLowerCase()} already exists`, {
+        email: user.email.toLowerCase(),
+      });
+    }
+    throw error;
+  }
+}
+
+export async function findUser(db: CommonQueryMethods, id: string): Promise<UserRow | null> {
+  return db.maybeOne(
+    sql.type(UserRow)`SELECT ${userColumns} FROM users WHERE id = ${id} AND deleted_at IS NULL`,
+  );
+}
+
+/** What a login needs: the hash and whether the account may sign in. */
+export const UserCredentialsRow = z.object({
+  id: z.string().uuid(),
+  password_hash: z.string(),
+  is_active: z.boolean().nullable(),
+});
+export type UserCredentialsRow = z.infer<typeof UserCredentialsRow>;
+
+/** The credentials of a live (not deleted) account, by email (case-insensitive). */
+export async function findUserCredentials(
+  db: CommonQueryMethods,
+  email: string,
+): Promise<UserCredentialsRow | null> {
+  return db.maybeOne(sql.type(UserCredentialsRow)`
+    SELECT id, password_hash, is_active FROM users
+    WHERE email = ${email.toLowerCase()} AND deleted_at IS NULL
+  `);
+}
+
+export async function listUsers(db: CommonQueryMethods): Promise<readonly UserRow[]> {
+  return db.any(sql.type(UserRow)`
+    SELECT ${userColumns} FROM users WHERE deleted_at IS NULL ORDER BY created_at, email
+  `);
+}
+
+/** Marks the user inactive (idempotent); null when there is no such live user. */
+export async function deactivateUser(db: CommonQueryMethods, id: string): Promise<UserRow | null> {
+  return db.maybeOne(sql.type(UserRow)`
+    UPDATE users SET is_active = false
+    WHERE id = ${id} AND deleted_at IS NULL
+    RETURNING ${userColumns}
+  `);
+}

@@ -1,0 +1,190 @@
+// The sample queries of the schema document, as named functions, plus the
+// batched log insert and the typed settings accessor.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { sql } from 'slonik';
+import { listKeyUsage } from '../../../../core/db/api-keys.js';
+import {
+  findInstanceWithLogsByTokenHash,
+  listActiveInstancesForUser,
+  listRunningProcesses,
+  markExpiredInstances,
+} from '../../../../core/db/instances.js';
+import { insertLogs, listLogs, type NewLogEntry } from '../../../../core/db/logs.js';
+import { getSetting, getSettings, putSetting } from '../../../../core/db/settings.js';
+import { asUser } from '../../../../lambdas/control/db/user-context.js';
+import { createTestDatabase, type TestDatabase } from '../../../support/database.js';
+import { localNode, makeInstance, makeUser } from '../../../support/fixtures.js';
+
+describe('sample queries', () => {
+  let db: TestDatabase;
+  let userId: string;
+  let nodeId: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    userId = (await makeUser(db.owner)).id;
+    nodeId = (await localNode(db.owner)).id;
+  });
+  afterAll(() => db.drop());
+
+  it('lists the active (running or pending) instances of a user, newest first, with their type', async () => {
+    const first = await makeInstance(db.owner, { userId });
+    const second = await makeInstance(db.owner, { userId, type: 'github' });
+    const finished = await makeInstance(db.owner, { userId });
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET status = 'running' WHERE id = ${first.id}`,
+    );
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET status = 'expired' WHERE id = ${finished.id}`,
+    );
+    const other = await makeUser(db.owner);
+    await makeInstance(db.owner, { userId: other.id });
+
+    const rows = await asUser(db.app, userId, (tx) => listActiveInstancesForUser(tx, userId));
+    expect(rows.map((r) => [r.id, r.mcp_type, r.status])).toEqual([
+      [second.id, 'github', 'pending'],
+      [first.id, 'demo', 'running'],
+    ]);
+    expect(rows[0]).toMatchObject({ display_name: 'GitHub MCP', icon_url: null });
+    expect(Object.keys(rows[0] ?? {})).not.toContain('access_token_hash');
+  });
+
+  it('finds an instance with its newest logs by the hash of its access token', async () => {
+    const instance = await makeInstance(db.owner, { userId });
+    const base = Date.now();
+    await insertLogs(
+      db.owner,
+      [0, 1, 2].map((i) => ({
+        instanceId: instance.id,
+        timestamp: new Date(base + i * 1000),
+        level: 'info' as const,
+        source: 'process' as const,
+        message: `line ${i}`,
+      })),
+    );
+    const found = await findInstanceWithLogsByTokenHash(db.owner, instance.access_token_hash);
+    expect(found?.id).toBe(instance.id);
+    expect(found?.logs.map((l) => l.message)).toEqual(['line 2', 'line 1', 'line 0']);
+    expect(await findInstanceWithLogsByTokenHash(db.owner, 'f'.repeat(64))).toBeNull();
+    const noLogs = await makeInstance(db.owner, { userId });
+    expect(
+      (await findInstanceWithLogsByTokenHash(db.owner, noLogs.access_token_hash))?.logs,
+    ).toEqual([]);
+  });
+
+  it('marks running instances past expires_at expired and returns what to stop', async () => {
+    const due = await makeInstance(db.owner, {
+      userId,
+      nodeId,
+      expiresAt: new Date(Date.now() - 1000),
+    });
+    const notDue = await makeInstance(db.owner, { userId, nodeId });
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET status = 'running', process_id = 4242 WHERE id IN (${due.id}, ${notDue.id})`,
+    );
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET assigned_port = 3099 WHERE id = ${due.id}`,
+    );
+
+    const expired = await db.owner.transaction((tx) => markExpiredInstances(tx));
+    expect(expired).toEqual([
+      { id: due.id, user_id: userId, node_id: nodeId, process_id: 4242, assigned_port: 3099 },
+    ]);
+    expect(
+      await db.owner.oneFirst(sql.unsafe`SELECT status FROM mcp_instances WHERE id = ${due.id}`),
+    ).toBe('expired');
+    expect(await db.owner.transaction((tx) => markExpiredInstances(tx))).toEqual([]);
+  });
+
+  it('lists running processes for the health check', async () => {
+    const running = await makeInstance(db.owner, { userId, nodeId });
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET status = 'running', process_id = 777 WHERE id = ${running.id}`,
+    );
+    const rows = await listRunningProcesses(db.owner, nodeId);
+    expect(rows.map((r) => [r.id, r.process_id])).toContainEqual([running.id, 777]);
+    expect(rows.every((r) => r.status === 'running')).toBe(true);
+  });
+
+  it('reports each active key with its running instances', async () => {
+    const user = await makeUser(db.owner);
+    const keyId = await db.owner.oneFirst(sql.unsafe`
+      INSERT INTO api_keys (user_id, mcp_type_id, encrypted_key, key_hint, encryption_iv, auth_tag, wrapped_data_key, key_provider, master_key_id)
+      SELECT ${user.id}, id, 'x', '…wxyz', '00', '00', 'x', 'local', 'local:test' FROM mcp_types WHERE name = 'github'
+      RETURNING id`);
+    const instance = await makeInstance(db.owner, { userId: user.id, type: 'github' });
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET api_key_id = ${String(keyId)}, status = 'running' WHERE id = ${instance.id}`,
+    );
+    const usage = await asUser(db.app, user.id, (tx) => listKeyUsage(tx, user.id));
+    expect(usage).toEqual([
+      {
+        id: keyId,
+        key_hint: '…wxyz',
+        mcp_type: 'GitHub MCP',
+        active_instances: 1,
+        last_used: instance.created_at,
+      },
+    ]);
+  });
+
+  it('inserts thousands of log lines in one statement and pages through them newest first', async () => {
+    const instance = await makeInstance(db.owner, { userId });
+    const base = Date.now() - 10_000;
+    const entries: NewLogEntry[] = Array.from({ length: 5000 }, (_, i) => ({
+      instanceId: instance.id,
+      timestamp: new Date(base + i),
+      level: i % 100 === 0 ? 'error' : 'info',
+      source: 'process',
+      message: i % 1000 === 0 ? `needle ${i}` : `line ${i}`,
+      metadata: { i },
+    }));
+    expect(await insertLogs(db.owner, entries)).toBe(5000);
+
+    const page1 = await listLogs(db.owner, { instanceId: instance.id, limit: 3 });
+    expect(page1.map((l) => l.message)).toEqual(['line 4999', 'line 4998', 'line 4997']);
+    const last = page1[2]!;
+    const page2 = await listLogs(db.owner, {
+      instanceId: instance.id,
+      limit: 2,
+      before: { timestamp: last.timestamp, id: last.id },
+    });
+    expect(page2.map((l) => l.message)).toEqual(['line 4996', 'line 4995']);
+    const errors = await listLogs(db.owner, {
+      instanceId: instance.id,
+      level: 'error',
+      limit: 1000,
+    });
+    expect(errors).toHaveLength(50);
+    const needles = await listLogs(db.owner, {
+      instanceId: instance.id,
+      text: 'NEEDLE',
+      limit: 10,
+    });
+    expect(needles.map((l) => l.message)).toEqual([
+      'needle 4000',
+      'needle 3000',
+      'needle 2000',
+      'needle 1000',
+      'needle 0',
+    ]);
+    const percent = await listLogs(db.owner, { instanceId: instance.id, text: '%', limit: 10 });
+    expect(percent).toEqual([]);
+  });
+
+  it('reads the settings through one typed accessor', async () => {
+    const settings = await getSettings(db.owner);
+    expect(settings['mcp.max_instances_per_user']).toBe(10);
+    expect(settings['encryption.algorithm']).toBe('aes-256-gcm');
+    await putSetting(db.owner, 'mcp.max_instances_per_user', 3);
+    expect(await getSetting(db.owner, 'mcp.max_instances_per_user')).toBe(3);
+    await db.owner.query(
+      sql.unsafe`DELETE FROM system_settings WHERE key = 'process.max_memory_mb'`,
+    );
+    expect(await getSetting(db.owner, 'process.max_memory_mb')).toBe(512);
+    await db.owner.query(
+      sql.unsafe`UPDATE system_settings SET value = '"lots"' WHERE key = 'mcp.default_duration_minutes'`,
+    );
+    await expect(getSettings(db.owner)).rejects.toThrow(/mcp.default_duration_minutes/);
+  });
+});
