@@ -1,13 +1,20 @@
 // `npm start`: the whole MiniMCP stack on this machine until Ctrl-C.
 import '../../core/polyfills.js';
 import { startLocalStack, type LocalStack } from './local-stack.js';
+import { LocalDataError } from './postgres-server.js';
 
 function banner(stack: LocalStack): string {
   const api = stack.apiUrl;
   const token = stack.firstUser?.token ?? '<your API token>';
+  const cluster = stack.database.server?.dataDir;
   const lines = [
     '',
     `MiniMCP is running: API ${api} · agent node "local" (gRPC ${stack.agent.grpcAddress}) · data in ${stack.dataDir}`,
+    ...(cluster && !cluster.startsWith(stack.dataDir)
+      ? [
+          `PostgreSQL's cluster is in ${cluster} (its account cannot reach ${stack.dataDir}); \`npm run reset\` removes both.`,
+        ]
+      : []),
     '',
   ];
   if (stack.firstUser) {
@@ -45,9 +52,20 @@ function banner(stack: LocalStack): string {
   return lines.join('\n');
 }
 
-const stack = await startLocalStack({ env: process.env });
+let stack: LocalStack;
+try {
+  stack = await startLocalStack({ env: process.env });
+} catch (error) {
+  // A state the user can fix gets its message and the fix, not a stack trace.
+  if (!(error instanceof LocalDataError)) throw error;
+  console.error(`\nMiniMCP did not start: ${error.message}`);
+  process.exit(1);
+}
 console.log(banner(stack));
 
+// The stack owns the order of the stop (agent and API first, PostgreSQL last:
+// it runs in a process group of its own), whichever signal arrives, however
+// often: Ctrl-C signals npm, this process and the agent's children together.
 let stopping = false;
 const stop = async (signal: string) => {
   if (stopping) return;
@@ -58,3 +76,4 @@ const stop = async (signal: string) => {
 };
 process.on('SIGINT', () => void stop('SIGINT'));
 process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGHUP', () => void stop('SIGHUP'));
