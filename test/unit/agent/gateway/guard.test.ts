@@ -109,26 +109,35 @@ describe('checkBearer', () => {
       expect(checkBearer(header, digest)).toEqual({ ok: true, value: undefined });
   });
 
+  /** The 401 a denied header gets: its code, message and WWW-Authenticate challenge. */
+  const unauthorized = (code: string, message: string, challenge: string) => ({
+    ok: false,
+    status: 401,
+    code,
+    message,
+    headers: { 'www-authenticate': challenge },
+  });
+
   it('denies a missing header or another scheme with 401 and the realm challenge', () => {
     for (const header of [undefined, '', 'Bearer', 'Bearer ', `Basic ${token}`, token])
-      expect(checkBearer(header, digest)).toEqual({
-        ok: false,
-        status: 401,
-        code: 'missing_token',
-        message: 'missing bearer token: send Authorization: Bearer <access_token>',
-        headers: { 'www-authenticate': 'Bearer realm="minimcp"' },
-      });
+      expect(checkBearer(header, digest)).toEqual(
+        unauthorized(
+          'missing_token',
+          'missing bearer token: send Authorization: Bearer <access_token>',
+          'Bearer realm="minimcp"',
+        ),
+      );
   });
 
   it('denies another token with 401 and error="invalid_token"', () => {
     for (const header of ['Bearer mcp_wrong', `Bearer ${token}x`, `Bearer ${hash}`])
-      expect(checkBearer(header, digest)).toEqual({
-        ok: false,
-        status: 401,
-        code: 'invalid_token',
-        message: 'invalid access token',
-        headers: { 'www-authenticate': 'Bearer realm="minimcp", error="invalid_token"' },
-      });
+      expect(checkBearer(header, digest)).toEqual(
+        unauthorized(
+          'invalid_token',
+          'invalid access token',
+          'Bearer realm="minimcp", error="invalid_token"',
+        ),
+      );
   });
 
   it('denies every token when the expected digest is malformed', () => {
