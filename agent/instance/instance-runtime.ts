@@ -21,7 +21,14 @@ import type {
   LogLevel,
   LogSource,
 } from '../../core/domain.js';
-import { DecryptionError, isMiniMcpError, KeyMissingError } from '../../core/errors.js';
+import type { InstanceStopReason, StartFailure } from '../../core/agent-contract.js';
+import {
+  DecryptionError,
+  isMiniMcpError,
+  KeyMissingError,
+  McpServerStartError,
+  type McpServerStartReason,
+} from '../../core/errors.js';
 import { createGateway, type AccessRecord, type Gateway } from '../gateway/gateway.js';
 import { createFileSessionStore } from '../gateway/session-store.js';
 import type { LogShipper } from '../node/log-shipper.js';
@@ -40,7 +47,7 @@ import type { ChildUsers } from '../child/child-users.js';
 export type RuntimeState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 
 /** Why a runtime stops; decides what is written to its row. */
-export type StopReason = 'expired' | 'deleted' | 'moved' | 'shutdown' | 'superseded';
+export type StopReason = InstanceStopReason;
 
 export interface RuntimeLogLine {
   at: Date;
@@ -83,10 +90,7 @@ export interface RuntimeDeps {
   recordAccess: boolean;
 }
 
-export interface StartFailure {
-  code: string;
-  message: string;
-}
+export type { StartFailure };
 
 export interface InstanceRuntime {
   readonly id: string;
@@ -257,8 +261,8 @@ export function createInstanceRuntime(
     await stop('expired');
   };
 
-  const fail = async (code: string, message: string) => {
-    failure = { code, message };
+  const fail = async (code: string, message: string, reason?: McpServerStartReason) => {
+    failure = { code, message, reason };
     state = 'failed';
     emit('error', 'system', `failed to run: ${message}`);
     if (expiryTimer) clearTimeout(expiryTimer);
@@ -448,7 +452,7 @@ export function createInstanceRuntime(
       if (state !== 'starting') return failure;
       const code = isMiniMcpError(error) ? error.code : 'START_FAILED';
       const message = error instanceof Error ? error.message : String(error);
-      await fail(code, message);
+      await fail(code, message, error instanceof McpServerStartError ? error.reason : undefined);
       return failure;
     }
   };
