@@ -220,7 +220,9 @@ async function prepareChildren(
   const { stateDir, log } = place;
   const registry = createChildRegistry(stateDir, swept.kept);
   const users = await prepareChildUsers(config, place, swept);
-  const survivors = createSurvivors(swept.kept, registry, users);
+  const survivors = createSurvivors(swept.kept, registry, users, (message, context) =>
+    log.warn(context, message),
+  );
   // Unwound after the reconciler: survivors never claimed do not outlive a clean stop.
   options.teardown.add('kill unclaimed survivors', () => void survivors.killUnclaimed());
   const stdioRoot = path.join(stateDir, 'stdio');

@@ -192,9 +192,9 @@ export function toProblem(
   if (error instanceof HTTPException) {
     switch (error.status) {
       case 400:
-        return /json/i.test(error.message)
-          ? make(400, 'malformed-json', 'The request body could not be parsed as JSON.')
-          : make(400, 'bad-request', 'The request could not be read.');
+        // hono answers 400 only from its request validators, and the body is
+        // the one thing they parse: our routes read JSON bodies only.
+        return make(400, 'malformed-json', 'The request body could not be parsed as JSON.');
       case 413:
         return make(413, 'payload-too-large', 'The request body is larger than allowed.');
       case 415:

@@ -49,6 +49,7 @@ export function createInstanceSupervisor(
     handshakeTimeoutMs: deps.handshakeTimeoutMs,
     stopGraceMs: deps.stopGraceMs,
     maxRestarts: deps.maxRestarts,
+    onDiagnostic: (message, context) => ctx.log.warn(context, message),
     ...(deps.warmPool && isPoolable(spec)
       ? { takeWarmChild: () => deps.warmPool?.take(spec.type_name, command, args) }
       : {}),

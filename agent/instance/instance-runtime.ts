@@ -6,8 +6,8 @@
 import type { DatabasePool } from 'slonik';
 import type { Logger } from '../../core/logger.js';
 import type { EnvelopeCipher } from '../../core/crypto/envelope.js';
+import type { InstanceStopReason, StartFailure } from '../../core/agent-contract.js';
 import type { RuntimeSpecRow } from '../../core/db/instances.js';
-import type { LogLevel, LogSource } from '../../core/domain.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { LogShipper } from '../node/log-shipper.js';
 import type { WarmPool } from '../child/warm-pool.js';
@@ -22,14 +22,7 @@ import { fail, stop } from './runtime-stop.js';
 export type RuntimeState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 
 /** Why a runtime stops; decides what is written to its row. */
-export type StopReason = 'expired' | 'deleted' | 'moved' | 'shutdown' | 'superseded';
-
-export interface RuntimeLogLine {
-  at: Date;
-  level: LogLevel;
-  source: LogSource;
-  message: string;
-}
+export type StopReason = InstanceStopReason;
 
 export interface RuntimeDeps {
   nodeId: string;
@@ -65,10 +58,7 @@ export interface RuntimeDeps {
   recordAccess: boolean;
 }
 
-export interface StartFailure {
-  code: string;
-  message: string;
-}
+export type { StartFailure };
 
 export interface InstanceRuntime {
   readonly id: string;
@@ -86,8 +76,6 @@ export interface InstanceRuntime {
   kill(code: string, reason: string): Promise<void>;
   gateway(): Gateway | undefined;
   supervisor(): Supervisor | undefined;
-  recentLogs(): readonly RuntimeLogLine[];
-  subscribeLogs(listener: (line: RuntimeLogLine) => void): () => void;
 }
 
 export function createInstanceRuntime(
@@ -127,10 +115,5 @@ export function createInstanceRuntime(
     },
     gateway: () => ctx.gateway,
     supervisor: () => ctx.supervisor,
-    recentLogs: () => [...ctx.recent],
-    subscribeLogs(listener) {
-      ctx.logListeners.add(listener);
-      return () => ctx.logListeners.delete(listener);
-    },
   };
 }

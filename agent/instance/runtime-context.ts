@@ -6,12 +6,7 @@ import type { RuntimeSpecRow } from '../../core/db/instances.js';
 import type { Logger } from '../../core/logger.js';
 import type { Supervisor } from '../child/supervisor.js';
 import type { Gateway } from '../gateway/gateway.js';
-import type {
-  RuntimeDeps,
-  RuntimeLogLine,
-  RuntimeState,
-  StartFailure,
-} from './instance-runtime.js';
+import type { RuntimeDeps, RuntimeState, StartFailure } from './instance-runtime.js';
 
 export interface RuntimeContext {
   readonly id: string;
@@ -34,8 +29,6 @@ export interface RuntimeContext {
   readyCount: number;
   /** The first child was a previous agent's, taken over rather than spawned. */
   reattached: boolean;
-  readonly recent: RuntimeLogLine[];
-  readonly logListeners: Set<(line: RuntimeLogLine) => void>;
 }
 
 export function createRuntimeContext(spec: RuntimeSpecRow, deps: RuntimeDeps): RuntimeContext {
@@ -57,7 +50,5 @@ export function createRuntimeContext(spec: RuntimeSpecRow, deps: RuntimeDeps): R
     stopping: undefined,
     readyCount: 0,
     reattached: false,
-    recent: [],
-    logListeners: new Set(),
   };
 }

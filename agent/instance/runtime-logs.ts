@@ -1,12 +1,9 @@
-// An instance's own log lines: kept (the recent ones), handed to subscribers
-// and shipped to mcp_logs; supervisor events and gateway access records
-// phrased as lines.
+// An instance's own log lines, shipped to mcp_logs; supervisor events and
+// gateway access records phrased as lines.
 import type { JsonObject, LogLevel, LogSource } from '../../core/domain.js';
 import type { SupervisorEvent } from '../child/supervisor.js';
 import type { AccessRecord } from '../gateway/gateway.js';
 import type { RuntimeContext } from './runtime-context.js';
-
-const RECENT_LOG_LINES = 200;
 
 /** One line of the instance; false: the shipper's queue is full (the child's output is paused on it). */
 export function emit(
@@ -17,10 +14,6 @@ export function emit(
   metadata?: JsonObject,
   at = new Date(),
 ): boolean {
-  const line = { at, level, source, message };
-  ctx.recent.push(line);
-  if (ctx.recent.length > RECENT_LOG_LINES) ctx.recent.shift();
-  for (const listener of ctx.logListeners) listener(line);
   return ctx.deps.shipper.push({
     instanceId: ctx.id,
     timestamp: at,

@@ -2,7 +2,7 @@
 // gateway on the instance's port, then the row says `running`. Any failure
 // on the way ends the runtime as failed with the error's code.
 import { mkdir, rm } from 'node:fs/promises';
-import { isMiniMcpError } from '../../core/errors.js';
+import { isMiniMcpError, McpServerStartError } from '../../core/errors.js';
 import { resolveCommand } from '../child/server-command.js';
 import type { Supervisor } from '../child/supervisor.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
@@ -49,7 +49,7 @@ export async function start(ctx: RuntimeContext): Promise<StartFailure | undefin
     if (ctx.state !== 'starting') return ctx.failure;
     const code = isMiniMcpError(error) ? error.code : 'START_FAILED';
     const message = error instanceof Error ? error.message : String(error);
-    await fail(ctx, code, message);
+    await fail(ctx, code, message, error instanceof McpServerStartError ? error.reason : undefined);
     return ctx.failure;
   }
 }
@@ -85,6 +85,7 @@ async function openGateway(ctx: RuntimeContext, supervisor: Supervisor): Promise
     upstream: supervisor,
     ...(sessionsFile ? { sessionStore: createFileSessionStore(sessionsFile) } : {}),
     onAccess: (record) => recordAccess(ctx, record),
+    logger: ctx.log,
     allowedHosts: [deps.publicHost],
     ...(deps.allowedOrigins ? { allowedOrigins: deps.allowedOrigins } : {}),
   });

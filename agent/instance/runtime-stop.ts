@@ -2,6 +2,7 @@
 // stopped, files removed, the row written by reason), or a failure (row
 // `error` with the reason, port released).
 import { rm } from 'node:fs/promises';
+import type { McpServerStartReason } from '../../core/errors.js';
 import type { StopReason } from './instance-runtime.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { emit } from './runtime-logs.js';
@@ -42,8 +43,13 @@ async function removeFiles(ctx: RuntimeContext): Promise<void> {
 }
 
 /** Ends the runtime as failed: the failure kept for callers, gateway and child closed, row `error`. */
-export async function fail(ctx: RuntimeContext, code: string, message: string): Promise<void> {
-  ctx.failure = { code, message };
+export async function fail(
+  ctx: RuntimeContext,
+  code: string,
+  message: string,
+  reason?: McpServerStartReason,
+): Promise<void> {
+  ctx.failure = { code, message, reason };
   ctx.state = 'failed';
   emit(ctx, 'error', 'system', `failed to run: ${message}`);
   if (ctx.expiryTimer) clearTimeout(ctx.expiryTimer);

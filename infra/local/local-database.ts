@@ -8,7 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { z } from 'zod';
 import { migrate } from '../../lambdas/control/db/migrate.js';
-import { startPostgresServer, type PostgresServer } from './postgres-server.js';
+import { fallbackDataDir, startPostgresServer, type PostgresServer } from './postgres-server.js';
 
 const DATABASE_NAME = 'minimcp';
 
@@ -58,6 +58,19 @@ async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T
   }
 }
 
+/** The embedded cluster's folder for a data folder: where it is asked to be. */
+function clusterDirOf(dataDir: string): string {
+  return path.join(dataDir, 'pgdata');
+}
+
+/**
+ * Every folder the embedded cluster of `dataDir` may be in: `<dataDir>/pgdata`,
+ * or its fallback when the PostgreSQL account cannot reach the data folder.
+ */
+export function clusterDirsOf(dataDir: string): string[] {
+  return [clusterDirOf(dataDir), fallbackDataDir(clusterDirOf(dataDir))];
+}
+
 export interface LocalDatabaseOptions {
   dataDir: string;
   /** An external PostgreSQL (owner credentials); the embedded one otherwise. */
@@ -75,7 +88,7 @@ export async function startLocalDatabase(options: LocalDatabaseOptions): Promise
   let ownerUrl = options.databaseUrl;
   if (!ownerUrl) {
     server = await startPostgresServer({
-      dataDir: path.join(options.dataDir, 'pgdata'),
+      dataDir: clusterDirOf(options.dataDir),
       port: options.port,
     });
     const created = await withClient(server.url('postgres'), async (client) => {

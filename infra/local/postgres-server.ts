@@ -23,6 +23,12 @@ export interface PostgresServerOptions {
   password?: string;
   /** Trade durability for speed (tests). */
   ephemeral?: boolean;
+  /**
+   * Where the cluster goes when the PostgreSQL account cannot reach `dataDir`
+   * (as root, a checkout under a private home): `<fallbackRoot>/minimcp-pgdata-<hash of dataDir>`.
+   * MINIMCP_PG_FALLBACK_DIR, else /var/tmp (kept across reboots, unlike /tmp).
+   */
+  fallbackRoot?: string;
   onLog?: (line: string) => void;
 }
 
@@ -112,20 +118,27 @@ async function reachableBinaries(
   return copied;
 }
 
+/** The folder the cluster of `dataDir` goes to when the service account cannot reach `dataDir`. */
+export function fallbackDataDir(dataDir: string, fallbackRoot?: string): string {
+  const root = fallbackRoot ?? process.env.MINIMCP_PG_FALLBACK_DIR ?? '/var/tmp';
+  const digest = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12);
+  return path.join(root, `minimcp-pgdata-${digest}`);
+}
+
 /**
  * Returns a data folder the service account can write: the requested one when
- * reachable, else one under /var/tmp keyed by the requested path.
+ * reachable, else its fallbackDataDir (keyed by the requested path).
  */
 async function reachableDataDir(
   dataDir: string,
   account: ServiceAccount | undefined,
+  fallbackRoot: string | undefined,
 ): Promise<string> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (!account) return dataDir;
   await chown(dataDir, account.uid, account.gid);
   if (canRunAs(account, 'test', ['-w', dataDir, '-a', '-x', dataDir])) return dataDir;
-  const digest = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12);
-  const fallback = path.join('/var/tmp', `minimcp-pgdata-${digest}`);
+  const fallback = fallbackDataDir(dataDir, fallbackRoot);
   await mkdir(fallback, { recursive: true, mode: 0o700 });
   await chown(fallback, account.uid, account.gid);
   return fallback;
@@ -173,7 +186,7 @@ async function isInitialised(dataDir: string): Promise<boolean> {
 }
 
 /** Stops a server left running on this data folder by a process that died. */
-async function stopStaleServer(dataDir: string): Promise<void> {
+export async function stopStaleServer(dataDir: string): Promise<void> {
   let pid: number;
   try {
     pid = Number((await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
@@ -204,7 +217,11 @@ async function resolvePassword(options: PostgresServerOptions, dataDir: string):
     return (await readFile(file, 'utf8')).trim();
   } catch {
     if (await isInitialised(dataDir)) {
-      throw new Error(`the cluster in ${dataDir} exists but its password file ${file} is missing`);
+      throw new LocalDataError(
+        `the PostgreSQL cluster in ${dataDir} exists but its password file ${file} is gone ` +
+          `(was the data folder ${path.dirname(path.resolve(options.dataDir))} deleted?). ` +
+          'To start from scratch, run `npm run reset`: it removes the data folder and the cluster.',
+      );
     }
     const password = randomBytes(18).toString('base64url');
     await writeFile(file, password + '\n', { mode: 0o600 });
@@ -212,10 +229,15 @@ async function resolvePassword(options: PostgresServerOptions, dataDir: string):
   }
 }
 
+/** The local data is in a state the stack will not guess its way out of; the message says what to do. */
+export class LocalDataError extends Error {
+  override readonly name = 'LocalDataError';
+}
+
 export async function startPostgresServer(options: PostgresServerOptions): Promise<PostgresServer> {
   const account = ensureServiceAccount();
   const binaries = await reachableBinaries(await loadBinaries(), account);
-  const dataDir = await reachableDataDir(options.dataDir, account);
+  const dataDir = await reachableDataDir(options.dataDir, account, options.fallbackRoot);
   const password = await resolvePassword(options, dataDir);
   const log = options.onLog ?? (() => undefined);
 
@@ -266,6 +288,10 @@ export async function startPostgresServer(options: PostgresServerOptions): Promi
     ...(account ?? {}),
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+    // A process group of its own: Ctrl-C in a terminal signals the whole
+    // foreground group, and the database must stop after the agent and the API
+    // that write to it, when our stop() says so, not at the same moment.
+    detached: true,
   });
   // The server must not outlive us when we exit without stop() (best effort;
   // a SIGKILLed parent leaves it, and the next start stops it by its lock file).

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
-import type { AgentServiceHandlers } from '../../core/agent-contract.js';
+import type { AgentServiceHandlers } from '../../core/agent-service.js';
 import { createAgentRegistry, type AgentRegistry } from '../../lambdas/control/agent-registry.js';
 import { insertEvent } from '../../core/db/events.js';
 import { insertInstance } from '../../core/db/instances.js';
