@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { createDatabasePool, type DatabasePool } from '../../../core/db/pool.js';
-import { findNodeByName } from '../../../core/db/nodes.js';
+import { findNodeByName } from '../../support/queries.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { makeUser } from '../../support/fixtures.js';
 import { startAgentHarness, type AgentHarness } from '../../support/agent-harness.js';
