@@ -27,7 +27,8 @@ export async function drainNode(options: {
   move: boolean;
   heartbeatFreshSeconds: number;
   startWaitMs: number;
-  logger?: Logger;
+  /** Told about moved instances whose agent did not take the start. */
+  logger: Logger;
 }): Promise<DrainResult> {
   const { pool, nodeId } = options;
   const moved: DrainResult['moved'] = [];
@@ -94,7 +95,7 @@ export async function drainNode(options: {
             ),
         )
         .catch((error: unknown) =>
-          options.logger?.warn(
+          options.logger.warn(
             { err: String(error), instanceId },
             'moved instance not started yet; its agent will reconcile it',
           ),

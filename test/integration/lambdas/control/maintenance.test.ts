@@ -49,6 +49,7 @@ function run(options: { batchSize?: number } = {}): Promise<MaintenanceSummary> 
     pool: h.db.app,
     agents: h.registry.forNode,
     config: { nodeStaleSeconds: STALE_SECONDS, stopWaitMs: 2_000, ...options },
+    logger: createLogger({ level: 'silent' }),
   });
 }
 
