@@ -2,33 +2,22 @@
 // instances, with the type's name and the node's address, never the token hash.
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import { InstanceStatus, JsonObject } from '../domain.js';
+import type { InstanceStatus } from '../domain.js';
+import { InstanceRow } from './instances.js';
 
 /**
  * An instance as its owner may see it, with its type's name and its node's
  * address: never the token hash. `cursor_at` is created_at as text with its
  * microseconds, for keyset cursors (a Date keeps only milliseconds).
  */
-export const InstanceDetailRow = z.object({
-  id: z.string().uuid(),
-  user_id: z.string().uuid().nullable(),
-  mcp_type_id: z.string().uuid(),
+export const InstanceDetailRow = InstanceRow.omit({
+  process_id: true,
+  access_token_hash: true,
+  deleted_at: true,
+}).extend({
   type_name: z.string(),
-  api_key_id: z.string().uuid().nullable(),
-  node_id: z.string().uuid().nullable(),
   node_name: z.string().nullable(),
   node_grpc_address: z.string().nullable(),
-  access_token_prefix: z.string(),
-  access_url: z.string(),
-  assigned_port: z.number().int().nullable(),
-  status: InstanceStatus,
-  expires_at: z.date(),
-  config: JsonObject.nullable(),
-  error_message: z.string().nullable(),
-  last_accessed: z.date().nullable(),
-  stats: JsonObject.nullable(),
-  created_at: z.date(),
-  updated_at: z.date(),
   cursor_at: z.string(),
 });
 export type InstanceDetailRow = z.infer<typeof InstanceDetailRow>;

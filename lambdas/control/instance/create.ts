@@ -18,6 +18,7 @@ import {
   auditMeta,
   findOwnInstance,
   MINUTE_MS,
+  placementEventData,
   type InstanceServiceDeps,
   type RequestMeta,
 } from './deps.js';
@@ -79,14 +80,7 @@ export async function createInstance(
       instanceId: id,
       userId: input.userId,
       type: 'created',
-      data: {
-        type: type.name,
-        duration_minutes: duration,
-        expires_at: expiresAt.toISOString(),
-        node_id: placement.node.id,
-        node: placement.node.name,
-        port: placement.port,
-      },
+      data: { type: type.name, ...placementEventData(placement, duration, expiresAt) },
       ...auditMeta(input),
     });
     return findOwnInstance(tx, id);

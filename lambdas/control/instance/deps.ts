@@ -7,7 +7,7 @@ import type { InstanceStatus } from '../../../core/domain.js';
 import { NotFoundError } from '../../../core/errors.js';
 import type { Logger } from '../../../core/logger.js';
 import type { AgentResolver } from '../agent-registry.js';
-import type { CandidateNode } from '../db/placement.js';
+import type { CandidateNode, Placement } from '../db/placement.js';
 import type { Transaction } from '../db/user-context.js';
 
 /** Built once by createInstanceService, from its options and their defaults. */
@@ -35,6 +35,17 @@ export interface RequestMeta {
 }
 
 export const MINUTE_MS = 60_000;
+
+/** What a `created` or `restored` event records of where, and until when, the instance runs. */
+export function placementEventData(placement: Placement, duration: number, expiresAt: Date) {
+  return {
+    duration_minutes: duration,
+    expires_at: expiresAt.toISOString(),
+    node_id: placement.node.id,
+    node: placement.node.name,
+    port: placement.port,
+  };
+}
 export const LIVE: ReadonlySet<InstanceStatus> = new Set(['pending', 'running']);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

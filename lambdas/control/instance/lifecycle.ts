@@ -24,6 +24,7 @@ import {
   findOwnInstance,
   LIVE,
   MINUTE_MS,
+  placementEventData,
   type InstanceServiceDeps,
   type RequestMeta,
 } from './deps.js';
@@ -162,11 +163,7 @@ export async function restoreInstance(
       type: 'restored',
       data: {
         previous_status: current.status,
-        duration_minutes: duration,
-        expires_at: expiresAt.toISOString(),
-        node_id: placement.node.id,
-        node: placement.node.name,
-        port: placement.port,
+        ...placementEventData(placement, duration, expiresAt),
       },
       ...auditMeta(meta),
     });
