@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { sql } from 'slonik';
 import { ApiKeyRow, upsertApiKey, envelopeFromRow } from '../../../../core/db/api-keys.js';
-import { getTypeByName } from '../../../../core/db/mcp-types.js';
+import { getTypeByName } from '../../../support/queries.js';
 import { asUser } from '../../../../lambdas/control/db/user-context.js';
 import {
   createEnvelopeCipher,
