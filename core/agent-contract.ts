@@ -1,7 +1,7 @@
 // The agent contract in TypeScript: loads proto/agent.proto (and the standard
 // gRPC health service), holds a zod schema and type per message, and the
 // vocabularies both sides share: start failures and stop reasons.
-// core/agent-service.ts adapts an agent's handlers to grpc-js.
+// agent/node/grpc-service.ts adapts an agent's handlers to grpc-js.
 import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';

@@ -18,7 +18,7 @@ import {
   createHealthService,
   type AgentServiceHandlers,
   type HealthService,
-} from '../../core/agent-service.js';
+} from './grpc-service.js';
 import { findRuntimeSpec } from '../../core/db/instances.js';
 import type { NodeStatus } from '../../core/domain.js';
 import { NotFoundError } from '../../core/errors.js';

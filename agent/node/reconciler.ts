@@ -10,7 +10,7 @@ import {
   type RuntimeSpecRow,
 } from '../../core/db/instances.js';
 import type { Logger } from '../../core/logger.js';
-import { mapLimit } from '../../core/map-limit.js';
+import { mapLimit } from './map-limit.js';
 import {
   createInstanceRuntime,
   type InstanceRuntime,

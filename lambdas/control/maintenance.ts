@@ -11,7 +11,7 @@ import {
   disconnectInstancesOfDownNodes,
   expireDueInstances,
   type ChangedInstanceRow,
-} from '../../core/db/instance-sweeps.js';
+} from './db/instance-sweeps.js';
 import { countHealthyNodes, markStaleNodesDown } from '../../core/db/nodes.js';
 import { releaseLeakedPorts, releasePortsOfInstances } from '../../core/db/ports.js';
 import { asSystem, type Transaction } from './db/user-context.js';

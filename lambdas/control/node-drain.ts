@@ -5,8 +5,8 @@
 import type { DatabasePool } from 'slonik';
 import type { AgentResolver } from './agent-registry.js';
 import { insertEvent } from '../../core/db/events.js';
-import { reassignInstance } from '../../core/db/instance-changes.js';
-import { lockLiveInstancesOnNode } from '../../core/db/instance-sweeps.js';
+import { reassignInstance } from './db/instance-changes.js';
+import { lockLiveInstancesOnNode } from './db/instance-sweeps.js';
 import { getNode, setNodeStatus, type NodeRow } from '../../core/db/nodes.js';
 import { placeInstance } from './db/placement.js';
 import { releasePortsOfInstance } from '../../core/db/ports.js';

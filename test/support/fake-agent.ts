@@ -16,7 +16,7 @@ import {
   type AgentCallContext,
   type AgentServiceHandlers,
   type HealthService,
-} from '../../core/agent-service.js';
+} from '../../agent/node/grpc-service.js';
 import {
   AGENT_COMMON_NAME,
   CONTROL_PLANE_COMMON_NAME,

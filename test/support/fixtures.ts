@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import { type InstanceRow } from '../../core/db/instances.js';
-import { insertInstance } from '../../core/db/instance-changes.js';
+import { insertInstance } from '../../lambdas/control/db/instance-changes.js';
 import { getTypeByName, findNodeByName } from './queries.js';
 import { registerNode, type NodeRow } from '../../core/db/nodes.js';
 import { insertUser, type UserRow } from '../../lambdas/control/db/users.js';

@@ -4,10 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
-import type { AgentServiceHandlers } from '../../core/agent-service.js';
+import type { AgentServiceHandlers } from '../../agent/node/grpc-service.js';
 import { createAgentRegistry, type AgentRegistry } from '../../lambdas/control/agent-registry.js';
 import { insertEvent } from '../../core/db/events.js';
-import { insertInstance } from '../../core/db/instance-changes.js';
+import { insertInstance } from '../../lambdas/control/db/instance-changes.js';
 import { getTypeByName } from './queries.js';
 import { registerNode, type NodeRow } from '../../core/db/nodes.js';
 import { claimFreePort, releasePortsOfInstance } from '../../core/db/ports.js';

@@ -2,7 +2,7 @@
 // it: the type is active, the user's key for it is usable, the user is under
 // the per-user limit, and the duration is within the type's maximum.
 import { findUsableApiKey } from '../../../core/db/api-keys.js';
-import { countLiveInstancesOfUser, lockUserInstances } from '../../../core/db/instance-changes.js';
+import { countLiveInstancesOfUser, lockUserInstances } from '../db/instance-changes.js';
 import type { McpTypeRow } from '../../../core/db/mcp-types.js';
 import { getSettings } from '../../../core/db/settings.js';
 import {

@@ -2,7 +2,7 @@
 // a start it waits for (bounded) and best-effort notices. A call that fails
 // changes nothing for the caller: the agent's reconcile loop converges anyway.
 import type { InstanceState, StartReason, StopReason } from '../../../core/agent-contract.js';
-import { findInstanceDetail, type InstanceDetailRow } from '../../../core/db/instance-details.js';
+import { findInstanceDetail, type InstanceDetailRow } from '../db/instance-details.js';
 import { asUser } from '../db/user-context.js';
 import type { InstanceServiceDeps, RequestMeta } from './deps.js';
 import { toView, type InstanceView } from './views.js';

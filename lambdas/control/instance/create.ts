@@ -3,7 +3,7 @@
 // port, insert the row and its `created` event; then ask the agent to start it.
 import { randomUUID } from 'node:crypto';
 import { insertEvent } from '../../../core/db/events.js';
-import { insertInstance, setInstancePort } from '../../../core/db/instance-changes.js';
+import { insertInstance, setInstancePort } from '../db/instance-changes.js';
 import { findTypeByName } from '../../../core/db/mcp-types.js';
 import { getSettings } from '../../../core/db/settings.js';
 import type { JsonObject } from '../../../core/domain.js';

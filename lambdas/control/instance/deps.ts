@@ -2,7 +2,7 @@
 // typed object, and the caller's own instance read under row-level security.
 import { isIP } from 'node:net';
 import type { DatabasePool } from 'slonik';
-import { findInstanceDetail, type InstanceDetailRow } from '../../../core/db/instance-details.js';
+import { findInstanceDetail, type InstanceDetailRow } from '../db/instance-details.js';
 import type { InstanceStatus } from '../../../core/domain.js';
 import { NotFoundError } from '../../../core/errors.js';
 import type { Logger } from '../../../core/logger.js';

@@ -8,7 +8,7 @@ import {
   setInstanceExpiry,
   setInstanceToken,
   softDeleteInstance,
-} from '../../../core/db/instance-changes.js';
+} from '../db/instance-changes.js';
 import { getTypeById } from '../../../core/db/mcp-types.js';
 import { releasePortsOfInstance } from '../../../core/db/ports.js';
 import { getSettings } from '../../../core/db/settings.js';

@@ -1,7 +1,7 @@
 // The instance service's reads: one instance, a user's instances, and an
 // instance's logs and events, each page keyset-paginated and newest first.
 import { listEventsPage } from '../../../core/db/events.js';
-import { listInstanceDetails } from '../../../core/db/instance-details.js';
+import { listInstanceDetails } from '../db/instance-details.js';
 import { listLogs } from '../../../core/db/logs.js';
 import type { InstanceStatus, LogLevel } from '../../../core/domain.js';
 import { asUser } from '../db/user-context.js';

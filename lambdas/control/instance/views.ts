@@ -1,6 +1,6 @@
 // What the instance service answers: an instance, a log line or an event as
 // its owner sees it (never the token or its hash), and keyset-paginated pages.
-import type { InstanceDetailRow } from '../../../core/db/instance-details.js';
+import type { InstanceDetailRow } from '../db/instance-details.js';
 import type { EventPageRow } from '../../../core/db/events.js';
 import type { LogRow } from '../../../core/db/logs.js';
 import type { InstanceStatus, JsonObject, LogLevel } from '../../../core/domain.js';

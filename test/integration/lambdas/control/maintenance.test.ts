@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { insertInstance } from '../../../../core/db/instance-changes.js';
+import { insertInstance } from '../../../../lambdas/control/db/instance-changes.js';
 import { getTypeByName } from '../../../support/queries.js';
 import { createLogger } from '../../../../core/logger.js';
 import {

@@ -3,7 +3,7 @@
 // a node's instances. Each row changes once however many callers run.
 import { sql, type CommonQueryMethods, type FragmentSqlToken } from 'slonik';
 import { z } from 'zod';
-import { InstanceStatus } from '../domain.js';
+import { InstanceStatus } from '../../../core/domain.js';
 
 /** An instance whose status the maintenance job changed, and where it ran. */
 export const ChangedInstanceRow = z.object({

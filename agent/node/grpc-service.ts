@@ -18,8 +18,8 @@ import {
   type StartInstanceResponseInput,
   type StopInstanceRequest,
   type StopInstanceResponseInput,
-} from './agent-contract.js';
-import { MiniMcpError } from './errors.js';
+} from '../../core/agent-contract.js';
+import { MiniMcpError } from '../../core/errors.js';
 
 export interface AgentCallContext {
   /** Aborted when the caller cancels or its deadline passes: stop waiting then. */

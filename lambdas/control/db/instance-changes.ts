@@ -3,8 +3,8 @@
 // placement, also the drain's move), and the per-user limit that guards them.
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import type { JsonObject } from '../domain.js';
-import { InstanceRow } from './instances.js';
+import type { JsonObject } from '../../../core/domain.js';
+import { InstanceRow } from '../../../core/db/instances.js';
 
 const instanceColumns = sql.fragment`
   id, user_id, mcp_type_id, api_key_id, node_id, process_id, access_token_hash,

@@ -2,8 +2,8 @@
 // instances, with the type's name and the node's address, never the token hash.
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import type { InstanceStatus } from '../domain.js';
-import { InstanceRow } from './instances.js';
+import type { InstanceStatus } from '../../../core/domain.js';
+import { InstanceRow } from '../../../core/db/instances.js';
 
 /**
  * An instance as its owner may see it, with its type's name and its node's

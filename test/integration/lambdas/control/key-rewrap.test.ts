@@ -19,7 +19,7 @@ import {
 } from '../../../../core/crypto/envelope.js';
 import { createKmsKeyProvider } from '../../../../core/crypto/kms-provider.js';
 import { createLocalKeyProvider } from '../../../../core/crypto/local-provider.js';
-import { rewrapApiKeys } from '../../../../core/crypto/rewrap.js';
+import { rewrapApiKeys } from '../../../../lambdas/control/key-rewrap.js';
 import { DecryptionError } from '../../../../core/errors.js';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.js';
 import { makeUser } from '../../../support/fixtures.js';
