@@ -19,8 +19,13 @@ export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export const LogLevel = z.enum(LOG_LEVELS);
 export type LogLevel = z.infer<typeof LogLevel>;
 
-/** Where a log line came from: the child's stderr, the agent, or the gateway. */
-export const LogSource = z.enum(['process', 'system', 'api']);
+/**
+ * Where a log line came from: `process` the child's output, `system` the agent,
+ * `access` the gateway's record of one MCP request. `api` is the schema
+ * document's third value; nothing writes it now (access records were written as
+ * `api` before, and older rows keep that label).
+ */
+export const LogSource = z.enum(['process', 'system', 'api', 'access']);
 export type LogSource = z.infer<typeof LogSource>;
 
 export const EVENT_TYPES = [

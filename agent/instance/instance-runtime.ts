@@ -54,7 +54,7 @@ export interface RuntimeDeps {
   stopGraceMs: number;
   maxRestarts: number;
   logger: Logger;
-  /** Access records go to the logs as source `api` unless disabled. */
+  /** Access records go to the logs as source `access` unless disabled. */
   recordAccess: boolean;
 }
 

@@ -59,7 +59,7 @@ export function describeEvent(
   }
 }
 
-/** A gateway access record as an `api` line (unless access records are off). */
+/** A gateway access record as an `access` line (unless access records are off). */
 export function recordAccess(ctx: RuntimeContext, record: AccessRecord): void {
   if (!ctx.deps.recordAccess) return;
   const what = record.toolName
@@ -74,7 +74,7 @@ export function recordAccess(ctx: RuntimeContext, record: AccessRecord): void {
         : record.status >= 400 || record.rpcErrorCode !== undefined
           ? 'warn'
           : 'info',
-    source: 'api',
+    source: 'access',
     message: `${what} → ${record.status} in ${record.latencyMs.toFixed(1)} ms`,
     metadata: {
       http_method: record.httpMethod,

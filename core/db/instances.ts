@@ -96,7 +96,12 @@ export async function updateInstanceRuntime(
 ): Promise<boolean> {
   const sets = [];
   if (change.status !== undefined) sets.push(sql.fragment`status = ${change.status}`);
-  if (change.processId !== undefined) sets.push(sql.fragment`process_id = ${change.processId}`);
+  if (change.processId !== undefined)
+    // stats.pid follows at once (the usage sampler writes it only on its next tick):
+    // a restart or restore never shows the previous process's pid.
+    sets.push(
+      sql.fragment`process_id = ${change.processId}, stats = jsonb_set(COALESCE(stats, '{}'::jsonb), '{pid}', to_jsonb(${change.processId}::int))`,
+    );
   if (change.errorMessage !== undefined)
     sets.push(sql.fragment`error_message = ${change.errorMessage}`);
   if (sets.length === 0) return true;

@@ -222,7 +222,7 @@ describe('host agent', () => {
         z.object({ level: z.string(), source: z.string(), message: z.string() }),
       )`
         SELECT level, source, message FROM mcp_logs WHERE mcp_instance_id = ${instance.id}`);
-      return logs.some((l) => l.source === 'api') &&
+      return logs.some((l) => l.source === 'access') &&
         logs.some((l) => l.message.includes('ready in'))
         ? logs
         : undefined;
@@ -254,6 +254,25 @@ describe('host agent', () => {
     });
     expect(stats.stats).toMatchObject({ restarts: 0 });
     expect(Number(stats.stats?.rss_bytes)).toBeGreaterThan(0);
+  });
+
+  it('shows the new pid in stats as soon as a restarted child runs, not at the next sample', async () => {
+    const instance = await createInstanceRow(db.owner, { userId });
+    const started = await harness.client.startInstance({ instanceId: instance.id });
+    expect(started.instance).toMatchObject({ status: 'running' });
+    const rowOf = () =>
+      db.owner.one(sql.type(
+        z.object({ process_id: z.number().nullable(), pid: z.number().nullable() }),
+      )`
+        SELECT process_id, (stats->>'pid')::int AS pid FROM mcp_instances WHERE id = ${instance.id}`);
+    expect(await rowOf()).toEqual({ process_id: started.instance.pid, pid: started.instance.pid });
+
+    process.kill(started.instance.pid, 'SIGKILL'); // the supervisor restarts it
+    const restarted = await waitFor('a restarted child', async () => {
+      const row = await rowOf();
+      return row.process_id !== null && row.process_id !== started.instance.pid ? row : undefined;
+    });
+    expect(restarted.pid).toBe(restarted.process_id);
   });
 
   it('refuses a second agent with the same node name', async () => {
