@@ -209,7 +209,14 @@ describe('delete', () => {
         requestId: 'req-del',
       }),
     ]);
+    // Gone for its owner, logs and audit trail included (README: DELETE is not expiry).
     await expect(service.get(alice, instance.id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(service.logs(alice, instance.id, { limit: 10 })).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    await expect(service.events(alice, instance.id, { limit: 10 })).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
     await expect(service.delete(alice, instance.id)).rejects.toBeInstanceOf(NotFoundError);
     expect((await service.list(alice, { limit: 10 })).items).toEqual([]);
     expect(await h.eventTypes(instance.id)).toEqual(['created', 'started', 'deleted']);
