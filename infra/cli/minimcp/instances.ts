@@ -2,7 +2,6 @@
 // types. create and restore wait for `running` (polling GET while the API
 // answers 202); the access token, shown once, is saved for `minimcp connect`.
 import type { Command } from 'commander';
-import ora from 'ora';
 import type { ApiClient } from './api-client.js';
 import {
   InstanceListSchema,
@@ -208,13 +207,16 @@ export async function waitForRunning(
   options: { timeoutSeconds: number; json: boolean },
 ): Promise<Instance> {
   if (instance.status === 'running') return instance;
+  // ora is loaded only for a terminal (start-up time of every other command).
   const spinner =
     !options.json && ctx.stderr.isTTY
-      ? ora({
-          text: `starting ${instance.type} instance ${instance.id}`,
-          stream: ctx.stderr,
-          discardStdin: false,
-        }).start()
+      ? (await import('ora'))
+          .default({
+            text: `starting ${instance.type} instance ${instance.id}`,
+            stream: ctx.stderr,
+            discardStdin: false,
+          })
+          .start()
       : undefined;
   const deadline = Date.now() + options.timeoutSeconds * 1000;
   let current = instance;

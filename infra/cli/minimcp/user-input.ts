@@ -1,7 +1,7 @@
 // Input from the person at the terminal (prompts on stderr, secrets without
 // echo) or, when stdin is not a terminal, from stdin: secrets never come from
 // the command line, where other users' `ps` and the shell history would see them.
-import { input, password } from '@inquirer/prompts';
+// The prompt library is loaded only when a prompt is shown (start-up time).
 import type { CliContext } from './context.js';
 import { CliError, EXIT, UsageError } from './errors.js';
 
@@ -12,8 +12,8 @@ export function interactive(ctx: CliContext): boolean {
 /** A secret: a hidden prompt on a terminal, else all of stdin without its final newline. */
 export async function readSecret(ctx: CliContext, what: string): Promise<string> {
   const value = interactive(ctx)
-    ? await prompted(() =>
-        password(
+    ? await prompted(async () =>
+        (await import('@inquirer/prompts')).password(
           { message: `${what}:`, validate: (v) => v.length > 0 || `${what} is empty` },
           { input: ctx.stdin, output: ctx.stderr },
         ),
@@ -38,8 +38,8 @@ export async function readText(
     if (options.defaultValue) return options.defaultValue;
     throw new UsageError(`${what} is required when stdin is not a terminal: pass ${options.flag}`);
   }
-  return prompted(() =>
-    input(
+  return prompted(async () =>
+    (await import('@inquirer/prompts')).input(
       {
         message: `${what}:`,
         ...(options.defaultValue ? { default: options.defaultValue } : {}),
