@@ -13,6 +13,7 @@ import { createLogger } from '../../core/logger.js';
 import { findFreePort } from '../../infra/local/postgres-server.js';
 import { startLocalStack, type LocalStack } from '../../infra/local/local-stack.js';
 import { DIST_ROOT, randomPortRange } from '../support/agent-harness.js';
+import { initializeRequest, postMcp } from '../support/mcp-http.js';
 import { waitFor } from '../support/wait.js';
 
 const CLI = path.join(DIST_ROOT, 'infra', 'cli', 'minimcp', 'main.js');
@@ -56,24 +57,7 @@ async function ok(args: string[], input = ''): Promise<Run> {
 
 /** An MCP initialize with the given headers: the instance answers 200 when they are right. */
 async function initialize(url: string, headers: Record<string, string>): Promise<number> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: {
-      ...headers,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-06-18',
-        capabilities: {},
-        clientInfo: { name: 'cli-e2e', version: '1' },
-      },
-    }),
-  });
+  const response = await postMcp(url, initializeRequest(), headers);
   await response.body?.cancel();
   return response.status;
 }
