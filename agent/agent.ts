@@ -2,31 +2,38 @@
 // shipper, reconciler, gRPC server, heartbeat and usage sampler. `close()`
 // stops it cleanly (children stopped, ports released, instances marked
 // disconnected with an event, logs flushed, node marked down).
-import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sql } from 'slonik';
-import { createEnvelopeCipher } from '../core/crypto/envelope.js';
+import { createEnvelopeCipher, type EnvelopeCipher } from '../core/crypto/envelope.js';
 import { createKeyProviderFromEnv } from '../core/crypto/provider-from-env.js';
 import type { AgentConfig } from '../core/config.js';
 import { listTypes } from '../core/db/mcp-types.js';
 import { countPorts } from '../core/db/ports.js';
 import { createDatabasePool, type DatabasePool } from '../core/db/pool.js';
-import { registerNode, setNodeStatus, type NodeRow } from '../core/db/nodes.js';
+import { setNodeStatus, type NodeRow } from '../core/db/nodes.js';
 import type { Logger } from '../core/logger.js';
-import { ensureLocalCertificates, type TlsMaterial } from '../core/tls.js';
+import type { TlsMaterial } from '../core/tls.js';
 import { startAgentGrpcServer, type AgentGrpcServer } from './node/grpc-server.js';
 import { startHeartbeat } from './node/heartbeat.js';
-import { createLogShipper } from './node/log-shipper.js';
-import { acquireNodeLease } from './node/node-lease.js';
+import { prepareLogPartitions, registerThisNode } from './node/node-registration.js';
+import { agentTlsMaterial } from './node/node-tls.js';
+import { createLogShipper, type LogShipper } from './node/log-shipper.js';
+import { acquireNodeLease, type NodeLease } from './node/node-lease.js';
 import { createReconciler, type Reconciler } from './node/reconciler.js';
-import { createChildRegistry, sweepChildren, type ChildRegistry } from './child/child-registry.js';
+import {
+  createChildRegistry,
+  sweepChildren,
+  type ChildRegistry,
+  type ChildSweep,
+} from './child/child-registry.js';
 import { pruneChildStdio } from './child/child-stdio.js';
 import { createChildUsers, type ChildUsers } from './child/child-users.js';
-import { createSurvivors, isReattachable } from './child/survivors.js';
+import { createSurvivors, isReattachable, type Survivors } from './child/survivors.js';
 import { isPoolable, resolveCommand } from './child/server-command.js';
-import { startUsageSampler } from './node/usage.js';
+import { startUsageSampler, type UsageSampler } from './node/usage.js';
+import type { RuntimeDeps } from './instance/instance-runtime.js';
 import { createWarmPool, type WarmPool, type WarmPoolEntry } from './child/warm-pool.js';
 
 export const AGENT_VERSION = '0.1.0';
@@ -36,28 +43,6 @@ export const DEFAULT_SERVERS_ROOT = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
   '..',
 );
-
-/**
- * The agent's TLS set: deployment-issued files when configured (on AWS the
- * control plane trusts only that CA), else a local set generated on first start.
- */
-async function agentTlsMaterial(config: AgentConfig, dataDir: string): Promise<TlsMaterial> {
-  const files = [
-    config.MINIMCP_TLS_CA_FILE,
-    config.MINIMCP_TLS_CERT_FILE,
-    config.MINIMCP_TLS_KEY_FILE,
-  ];
-  if (files.some(Boolean)) {
-    if (!files.every(Boolean)) {
-      throw new Error(
-        'MINIMCP_TLS_CA_FILE, MINIMCP_TLS_CERT_FILE and MINIMCP_TLS_KEY_FILE go together: set all three',
-      );
-    }
-    const [ca, cert, key] = await Promise.all(files.map((file) => readFile(file!, 'utf8')));
-    return { ca: ca!, cert: cert!, key: key! };
-  }
-  return (await ensureLocalCertificates(config.MINIMCP_TLS_DIR ?? path.join(dataDir, 'tls'))).agent;
-}
 
 /**
  * The warm pool of the configured types that run a built-in script (a type's
@@ -126,175 +111,312 @@ export interface StartAgentOptions {
   tls?: TlsMaterial;
 }
 
-export async function startAgent(options: StartAgentOptions): Promise<RunningAgent> {
-  const { config, logger } = options;
+/** Where this agent keeps its files, and the names it logs under. */
+interface AgentPlace {
+  readonly nodeName: string;
+  readonly dataDir: string;
+  /** Child records, stdio FIFOs, spool, sessions and instance folders of this node. */
+  readonly stateDir: string;
+  readonly log: Logger;
+}
+
+/**
+ * What a started agent must undo, in reverse order of setup. A step that
+ * fails is logged with its name and the rest still run.
+ */
+interface Teardown {
+  add(step: string, undo: () => Promise<void> | void): void;
+  run(): Promise<void>;
+}
+
+function createTeardown(log: Logger): Teardown {
+  const steps: Array<{ step: string; undo: () => Promise<void> | void }> = [];
+  return {
+    add: (step, undo) => void steps.push({ step, undo }),
+    async run() {
+      for (const { step, undo } of steps.splice(0).reverse()) {
+        try {
+          await undo();
+        } catch (error) {
+          log.warn({ err: String(error), step }, 'agent stop step failed');
+        }
+      }
+    },
+  };
+}
+
+/** The node lease first (one agent per node name), then the pool. */
+async function openDatabase(
+  config: AgentConfig,
+  place: AgentPlace,
+  teardown: Teardown,
+): Promise<{ lease: NodeLease; pool: DatabasePool }> {
+  const lease = await acquireNodeLease({
+    databaseUrl: config.DATABASE_URL,
+    nodeName: place.nodeName,
+    onDiagnostic: (m) => place.log.warn(m),
+  });
+  teardown.add('release the node lease', () => lease.release());
+  const pool = await createDatabasePool(config.DATABASE_URL, {
+    maximumPoolSize: config.MINIMCP_DB_POOL_SIZE,
+  });
+  teardown.add('close the database pool', () => pool.end());
+  return { lease, pool };
+}
+
+/** Children's OS users (MINIMCP_CHILD_UIDS), with the folders they need to reach their own. */
+async function prepareChildUsers(
+  config: AgentConfig,
+  place: AgentPlace,
+  swept: ChildSweep,
+): Promise<ChildUsers | undefined> {
+  if (config.MINIMCP_CHILD_UIDS && process.getuid?.() !== 0) {
+    // A non-root agent with CAP_SETUID would pass its capabilities on: ambient
+    // capabilities survive its setuid() and the child's exec. From root, the
+    // kernel clears every capability once a child's uids are all non-zero.
+    throw new Error(
+      'MINIMCP_CHILD_UIDS needs the agent to run as root (children drop every privilege when they switch user); unset it or run the agent as root (docs/deploy.md)',
+    );
+  }
+  const users = config.MINIMCP_CHILD_UIDS
+    ? createChildUsers(
+        config.MINIMCP_CHILD_UIDS,
+        swept.kept.flatMap((record) => (record.uid !== undefined ? [record.uid] : [])),
+      )
+    : undefined;
+  if (!users && process.getuid?.() === 0)
+    place.log.warn(
+      'the agent runs as root without MINIMCP_CHILD_UIDS: every MCP server runs as root too',
+    );
+  if (users) {
+    // Children of other users reach their own folders through these (o+x), and list nothing.
+    const { dataDir, stateDir } = place;
+    await chmod(dataDir, ((await stat(dataDir)).mode & 0o7777) | 0o001);
+    await chmod(stateDir, 0o711);
+    await mkdir(path.join(stateDir, 'instances'), { recursive: true });
+    await chmod(path.join(stateDir, 'instances'), 0o711);
+  }
+  return users;
+}
+
+/** Everything children need on this node: registry, users, survivors, stdio folders, warm pool. */
+interface ChildSetup {
+  readonly registry: ChildRegistry;
+  readonly users: ChildUsers | undefined;
+  readonly survivors: Survivors;
+  readonly stdioRoot: string;
+  readonly warmPool: WarmPool | undefined;
+  /** Resolve once the first reconcile pass is done: the warm pool fills after it. */
+  readonly firstPassDone: () => void;
+}
+
+async function prepareChildren(
+  pool: DatabasePool,
+  config: AgentConfig,
+  place: AgentPlace,
+  swept: ChildSweep,
+  options: { serversRoot: string; teardown: Teardown },
+): Promise<ChildSetup> {
+  const { stateDir, log } = place;
+  const registry = createChildRegistry(stateDir, swept.kept);
+  const users = await prepareChildUsers(config, place, swept);
+  const survivors = createSurvivors(swept.kept, registry, users, (message, context) =>
+    log.warn(context, message),
+  );
+  // Unwound after the reconciler: survivors never claimed do not outlive a clean stop.
+  options.teardown.add('kill unclaimed survivors', () => void survivors.killUnclaimed());
+  const stdioRoot = path.join(stateDir, 'stdio');
+  // The survivors' FIFOs stay; a previous agent's spares and dead children's go.
+  await pruneChildStdio(
+    stdioRoot,
+    new Set(swept.kept.flatMap((record) => (record.stdioDir ? [record.stdioDir] : []))),
+  );
+  let firstPassDone!: () => void;
+  const firstPass = new Promise<void>((resolve) => (firstPassDone = resolve));
+  const warmPool = await startWarmPool(pool, config.MINIMCP_WARM_POOL, {
+    serversRoot: options.serversRoot,
+    cwd: path.join(stateDir, 'warm-pool'),
+    registry,
+    stdioRoot,
+    ...(users ? { users } : {}),
+    logger: log,
+    fillWhen: firstPass,
+  });
+  // Added before the reconciler's: unwound after it, once no instance can take a child.
+  options.teardown.add('close the warm pool', () => warmPool?.close());
+  return { registry, users, survivors, stdioRoot, warmPool, firstPassDone };
+}
+
+/** What every instance runtime of this node is given. */
+function runtimeDeps(
+  config: AgentConfig,
+  place: AgentPlace,
+  parts: { node: NodeRow; pool: DatabasePool; cipher: EnvelopeCipher; shipper: LogShipper },
+  children: ChildSetup,
+  serversRoot: string,
+): RuntimeDeps {
+  const { users, warmPool } = children;
+  return {
+    nodeId: parts.node.id,
+    pool: parts.pool,
+    cipher: parts.cipher,
+    shipper: parts.shipper,
+    registry: children.registry,
+    stdioRoot: children.stdioRoot,
+    survivors: children.survivors,
+    sessionsRoot: path.join(place.stateDir, 'sessions'),
+    ...(users ? { users } : {}),
+    ...(warmPool ? { warmPool } : {}),
+    serversRoot,
+    workRoot: path.join(place.stateDir, 'instances'),
+    bindHost: config.MINIMCP_BIND_HOST,
+    publicHost: config.MINIMCP_PUBLIC_HOST,
+    ...(config.MINIMCP_ALLOWED_ORIGINS ? { allowedOrigins: config.MINIMCP_ALLOWED_ORIGINS } : {}),
+    upstreamOverrides: config.MINIMCP_UPSTREAM_OVERRIDES ?? {},
+    handshakeTimeoutMs: config.MINIMCP_HANDSHAKE_TIMEOUT_MS,
+    stopGraceMs: config.MINIMCP_STOP_GRACE_MS,
+    maxRestarts: config.MINIMCP_MAX_RESTARTS,
+    logger: place.log,
+    recordAccess: config.MINIMCP_ACCESS_LOG,
+  };
+}
+
+/** The reconciler; after each pass, survivors no desired instance claimed are killed. */
+function startReconciler(
+  config: AgentConfig,
+  place: AgentPlace,
+  deps: RuntimeDeps,
+  survivors: Survivors,
+): Reconciler {
+  const reconciler = createReconciler({
+    pool: deps.pool,
+    nodeId: deps.nodeId,
+    intervalMs: config.MINIMCP_RECONCILE_SECONDS * 1000,
+    logger: place.log,
+    // Once every desired instance had its chance to claim its survivor, the rest go.
+    onPassDone: () => {
+      if (survivors.size === 0) return;
+      // A runtime still starting (a gRPC start that came before the pass) claims its own.
+      const killed = survivors.killUnclaimed(
+        (instanceId) => reconciler.get(instanceId)?.state === 'starting',
+      );
+      if (killed.length === 0) return;
+      place.log.warn(
+        { count: killed.length },
+        'killed children of a previous agent whose instances no longer run here',
+      );
+    },
+    deps,
+  });
+  return reconciler;
+}
+
+/** Usage samples of every instance, written on an interval and once more at stop. */
+function startUsage(
+  config: AgentConfig,
+  place: AgentPlace,
+  parts: { pool: DatabasePool; reconciler: Reconciler },
+  teardown: Teardown,
+): UsageSampler {
+  const usage = startUsageSampler({
+    ...parts,
+    intervalMs: config.MINIMCP_USAGE_SECONDS * 1000,
+    onError: (error) => place.log.warn({ err: String(error) }, 'usage sample not written'),
+  });
+  teardown.add('write the last usage sample', async () => {
+    usage.stop();
+    await usage.flush();
+  });
+  return usage;
+}
+
+/** The heartbeat, and the free-port count it and the gRPC server report, kept fresh. */
+function startNodeHeartbeat(
+  config: AgentConfig,
+  place: AgentPlace,
+  parts: {
+    pool: DatabasePool;
+    node: NodeRow;
+    usage: UsageSampler;
+    shipper: LogShipper;
+    warmPool: WarmPool | undefined;
+    figures: { portsFree: number };
+  },
+  teardown: Teardown,
+): void {
+  const { pool, node, usage, shipper, warmPool, figures } = parts;
+  const { log } = place;
+  const intervalMs = config.MINIMCP_HEARTBEAT_SECONDS * 1000;
+  const heartbeat = startHeartbeat({
+    pool,
+    nodeId: node.id,
+    intervalMs,
+    stats: () => ({
+      ...usage.nodeTotals(),
+      log_shipper: { ...shipper.stats() },
+      ...(warmPool ? { warm_pool: { ...warmPool.stats() } } : {}),
+      ports_free: figures.portsFree,
+    }),
+    onError: (error) => log.warn({ err: String(error) }, 'heartbeat not written'),
+  });
+  teardown.add('stop the heartbeat', () => heartbeat.stop());
+  const portWatch = setInterval(() => {
+    countPorts(pool, node.id)
+      .then((p) => (figures.portsFree = p.free))
+      .catch((error: unknown) => log.warn({ err: String(error) }, 'free port count not read'));
+  }, intervalMs);
+  portWatch.unref();
+  teardown.add('stop the port watch', () => clearInterval(portWatch));
+}
+
+function agentPlace(config: AgentConfig, logger: Logger): AgentPlace {
   const nodeName = config.MINIMCP_NODE_NAME ?? os.hostname();
   const dataDir = path.resolve(config.MINIMCP_DATA_DIR);
-  const stateDir = path.join(dataDir, `agent-${nodeName}`);
-  const log = logger.child({ node: nodeName });
-  const startedAt = Date.now();
-
-  const cleanup: Array<() => Promise<void> | void> = [];
-  const unwind = async () => {
-    for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
+  return {
+    nodeName,
+    dataDir,
+    stateDir: path.join(dataDir, `agent-${nodeName}`),
+    log: logger.child({ node: nodeName }),
   };
+}
 
+export async function startAgent(options: StartAgentOptions): Promise<RunningAgent> {
+  const { config } = options;
+  const place = agentPlace(config, options.logger);
+  const { stateDir, log } = place;
+  const startedAt = Date.now();
+  const teardown = createTeardown(log);
   try {
-    const lease = await acquireNodeLease({
-      databaseUrl: config.DATABASE_URL,
-      nodeName,
-      onDiagnostic: (m) => log.warn(m),
-    });
-    cleanup.push(() => lease.release());
-    const pool = await createDatabasePool(config.DATABASE_URL, {
-      maximumPoolSize: config.MINIMCP_DB_POOL_SIZE,
-    });
-    cleanup.push(() => pool.end());
-
+    const { lease, pool } = await openDatabase(config, place, teardown);
     // Children a previous agent left (it was killed or crashed): those that
     // can be re-attached wait for their instances; every other one is killed.
     const swept = await sweepChildren(stateDir, { keep: isReattachable });
     if (swept.killed.length > 0)
       log.warn({ count: swept.killed.length }, 'killed children left by a previous agent');
-
-    const tls = options.tls ?? (await agentTlsMaterial(config, dataDir));
+    const tls = options.tls ?? (await agentTlsMaterial(config, place.dataDir));
     const cipher = createEnvelopeCipher({
       provider: await createKeyProviderFromEnv(options.env ?? process.env),
     });
-
-    const grpcAdvertise = config.MINIMCP_GRPC_ADVERTISE ?? config.MINIMCP_GRPC_LISTEN;
-    const range = config.MINIMCP_PORT_RANGE;
-    // One transaction: placement never sees the node without its port pool.
-    let node = await pool.transaction((tx) =>
-      registerNode(tx, {
-        name: nodeName,
-        grpcAddress: grpcAdvertise,
-        publicHost: config.MINIMCP_PUBLIC_HOST,
-        portRangeStart: range.start,
-        portRangeEnd: range.end,
-        capacity: config.MINIMCP_NODE_CAPACITY ?? range.end - range.start + 1,
-        agentVersion: AGENT_VERSION,
-      }),
-    );
-    cleanup.push(() => setNodeStatus(pool, node.id, 'down'));
-    // Log partitions for this month and the next ones exist before the first line.
-    await pool.query(sql.unsafe`SELECT minimcp_maintain_partitions(3, NULL)`);
-
+    // One object for the gRPC server's answers and RunningAgent.node.
+    const node = { ...(await registerThisNode(pool, config, place.nodeName, AGENT_VERSION)) };
+    teardown.add('mark the node down', () => setNodeStatus(pool, node.id, 'down'));
+    await prepareLogPartitions(pool);
     const shipper = await createLogShipper({
       pool,
       spoolDir: path.join(stateDir, 'log-spool'),
       onDiagnostic: (message, context) => log.warn(context ?? {}, message),
     });
-    cleanup.push(() => shipper.close());
+    teardown.add('flush and close the log shipper', () => shipper.close());
 
-    const registry = createChildRegistry(stateDir, swept.kept);
-    if (config.MINIMCP_CHILD_UIDS && process.getuid?.() !== 0) {
-      // A non-root agent with CAP_SETUID would pass its capabilities on: ambient
-      // capabilities survive its setuid() and the child's exec. From root, the
-      // kernel clears every capability once a child's uids are all non-zero.
-      throw new Error(
-        'MINIMCP_CHILD_UIDS needs the agent to run as root (children drop every privilege when they switch user); unset it or run the agent as root (docs/deploy.md)',
-      );
-    }
-    const users = config.MINIMCP_CHILD_UIDS
-      ? createChildUsers(
-          config.MINIMCP_CHILD_UIDS,
-          swept.kept.flatMap((record) => (record.uid !== undefined ? [record.uid] : [])),
-        )
-      : undefined;
-    if (!users && process.getuid?.() === 0)
-      log.warn(
-        'the agent runs as root without MINIMCP_CHILD_UIDS: every MCP server runs as root too',
-      );
-    if (users) {
-      // Children of other users reach their own folders through these (o+x), and list nothing.
-      await chmod(dataDir, ((await stat(dataDir)).mode & 0o7777) | 0o001);
-      await chmod(stateDir, 0o711);
-      await mkdir(path.join(stateDir, 'instances'), { recursive: true });
-      await chmod(path.join(stateDir, 'instances'), 0o711);
-    }
-    const survivors = createSurvivors(swept.kept, registry, users);
-    // Unwound after the reconciler: survivors never claimed do not outlive a clean stop.
-    cleanup.push(() => void survivors.killUnclaimed());
-    const stdioRoot = path.join(stateDir, 'stdio');
-    // The survivors' FIFOs stay; a previous agent's spares and dead children's go.
-    await pruneChildStdio(
-      stdioRoot,
-      new Set(swept.kept.flatMap((record) => (record.stdioDir ? [record.stdioDir] : []))),
-    );
     const serversRoot = options.serversRoot ?? DEFAULT_SERVERS_ROOT;
-    let firstPassDone!: () => void;
-    const firstPass = new Promise<void>((resolve) => (firstPassDone = resolve));
-    const warmPool = await startWarmPool(pool, config.MINIMCP_WARM_POOL, {
-      serversRoot,
-      cwd: path.join(stateDir, 'warm-pool'),
-      registry,
-      stdioRoot,
-      ...(users ? { users } : {}),
-      logger: log,
-      fillWhen: firstPass,
-    });
-    // Pushed before the reconciler's: unwound after it, once no instance can take a child.
-    cleanup.push(() => warmPool?.close());
-
-    const reconciler = createReconciler({
-      pool,
-      nodeId: node.id,
-      intervalMs: config.MINIMCP_RECONCILE_SECONDS * 1000,
-      logger: log,
-      // Once every desired instance had its chance to claim its survivor, the rest go.
-      onPassDone: () => {
-        if (survivors.size === 0) return;
-        // A runtime still starting (a gRPC start that came before the pass) claims its own.
-        const killed = survivors.killUnclaimed(
-          (instanceId) => reconciler.get(instanceId)?.state === 'starting',
-        );
-        if (killed.length === 0) return;
-        log.warn(
-          { count: killed.length },
-          'killed children of a previous agent whose instances no longer run here',
-        );
-      },
-      deps: {
-        nodeId: node.id,
-        pool,
-        cipher,
-        shipper,
-        registry,
-        stdioRoot,
-        survivors,
-        sessionsRoot: path.join(stateDir, 'sessions'),
-        ...(users ? { users } : {}),
-        ...(warmPool ? { warmPool } : {}),
-        serversRoot,
-        workRoot: path.join(stateDir, 'instances'),
-        bindHost: config.MINIMCP_BIND_HOST,
-        publicHost: config.MINIMCP_PUBLIC_HOST,
-        ...(config.MINIMCP_ALLOWED_ORIGINS
-          ? { allowedOrigins: config.MINIMCP_ALLOWED_ORIGINS }
-          : {}),
-        upstreamOverrides: config.MINIMCP_UPSTREAM_OVERRIDES ?? {},
-        handshakeTimeoutMs: config.MINIMCP_HANDSHAKE_TIMEOUT_MS,
-        stopGraceMs: config.MINIMCP_STOP_GRACE_MS,
-        maxRestarts: config.MINIMCP_MAX_RESTARTS,
-        logger: log,
-        recordAccess: config.MINIMCP_ACCESS_LOG,
-      },
-    });
-    cleanup.push(() => reconciler.close());
-
-    let portsFree = (await countPorts(pool, node.id)).free;
-    const usage = startUsageSampler({
-      pool,
-      reconciler,
-      intervalMs: config.MINIMCP_USAGE_SECONDS * 1000,
-      onError: (error) => log.warn({ err: String(error) }, 'usage sample not written'),
-    });
-    cleanup.push(async () => {
-      usage.stop();
-      await usage.flush();
-    });
-
+    const children = await prepareChildren(pool, config, place, swept, { serversRoot, teardown });
+    const deps = runtimeDeps(config, place, { node, pool, cipher, shipper }, children, serversRoot);
+    const reconciler = startReconciler(config, place, deps, children.survivors);
+    teardown.add('stop every instance', () => reconciler.close());
+    const { warmPool } = children;
+    const figures = { portsFree: (await countPorts(pool, node.id)).free };
+    const usage = startUsage(config, place, { pool, reconciler }, teardown);
+    const grpcAdvertise = config.MINIMCP_GRPC_ADVERTISE ?? config.MINIMCP_GRPC_LISTEN;
     const grpcServer: AgentGrpcServer = await startAgentGrpcServer({
       address: config.MINIMCP_GRPC_LISTEN,
       tls,
@@ -305,7 +427,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         name: node.name,
         status: node.status,
         capacity: node.capacity,
-        portsFree,
+        portsFree: figures.portsFree,
       }),
       agentVersion: AGENT_VERSION,
       startedAt,
@@ -313,30 +435,12 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       defaultReadyTimeoutMs: config.MINIMCP_START_READY_TIMEOUT_MS,
       logger: log,
     });
-    cleanup.push(() => grpcServer.close());
+    teardown.add('close the gRPC server', () => grpcServer.close());
+    const heartbeatParts = { pool, node, usage, shipper, warmPool, figures };
+    startNodeHeartbeat(config, place, heartbeatParts, teardown);
 
-    const heartbeat = startHeartbeat({
-      pool,
-      nodeId: node.id,
-      intervalMs: config.MINIMCP_HEARTBEAT_SECONDS * 1000,
-      stats: () => ({
-        ...usage.nodeTotals(),
-        log_shipper: { ...shipper.stats() },
-        ...(warmPool ? { warm_pool: { ...warmPool.stats() } } : {}),
-        ports_free: portsFree,
-      }),
-      onError: (error) => log.warn({ err: String(error) }, 'heartbeat not written'),
-    });
-    cleanup.push(() => heartbeat.stop());
-    const portWatch = setInterval(() => {
-      countPorts(pool, node.id)
-        .then((p) => (portsFree = p.free))
-        .catch(() => undefined);
-    }, config.MINIMCP_HEARTBEAT_SECONDS * 1000);
-    portWatch.unref();
-    cleanup.push(() => clearInterval(portWatch));
-
-    await reconciler.reconcile().finally(firstPassDone);
+    await reconciler.reconcile().finally(children.firstPassDone);
+    const range = config.MINIMCP_PORT_RANGE;
     log.info(
       {
         grpc: grpcAdvertise,
@@ -345,26 +449,45 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       },
       'agent ready',
     );
-
-    let closing: Promise<void> | undefined;
-    const close = () => {
-      closing ??= (async () => {
-        log.info('agent stopping');
-        // Drain first: placement stops choosing this node while it shuts down.
-        await setNodeStatus(pool, node.id, 'draining').catch(() => undefined);
-        await unwind();
-        log.info('agent stopped');
-      })();
-      return closing;
+    const { close, lost } = agentStop(place, { pool, node, lease }, teardown);
+    return {
+      node,
+      grpcAddress: grpcAdvertise,
+      reconciler,
+      pool,
+      warmPool,
+      lost,
+      close,
     };
-    const lost = lease.lost.then(async () => {
-      log.error('node lease lost to another agent; stopping every instance here');
-      await close();
-    });
-    node = { ...node };
-    return { node, grpcAddress: grpcAdvertise, reconciler, pool, warmPool, lost, close };
   } catch (error) {
-    await unwind();
+    await teardown.run();
     throw error;
   }
+}
+
+/** close(): drain, then undo every step; `lost`: the lease went to another agent, so stop. */
+function agentStop(
+  place: AgentPlace,
+  parts: { pool: DatabasePool; node: NodeRow; lease: NodeLease },
+  teardown: Teardown,
+): { close: () => Promise<void>; lost: Promise<void> } {
+  const { log } = place;
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      log.info('agent stopping');
+      // Drain first: placement stops choosing this node while it shuts down.
+      await setNodeStatus(parts.pool, parts.node.id, 'draining').catch((error: unknown) =>
+        log.warn({ err: String(error), step: 'mark the node draining' }, 'agent stop step failed'),
+      );
+      await teardown.run();
+      log.info('agent stopped');
+    })();
+    return closing;
+  };
+  const lost = parts.lease.lost.then(async () => {
+    log.error('node lease lost to another agent; stopping every instance here');
+    await close();
+  });
+  return { close, lost };
 }

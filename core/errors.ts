@@ -142,11 +142,32 @@ export class KeyProviderUnavailableError extends MiniMcpError {
   readonly grpcCode = GrpcCode.UNAVAILABLE;
 }
 
+/** Why a stdio MCP server could not start: one per throw site in agent/child/supervisor.ts. */
+export type McpServerStartReason =
+  | 'no_child_user'
+  | 'spawn_failed'
+  | 'exited'
+  | 'protocol_error'
+  | 'stopped'
+  | 'handshake_timeout'
+  | 'handshake_failed';
+
 /** A stdio MCP server could not be started: spawn failed, it exited, or it never answered `initialize`. */
 export class McpServerStartError extends MiniMcpError {
   readonly code = 'MCP_SERVER_START_FAILED';
   readonly httpStatus = 502;
   readonly grpcCode = GrpcCode.UNAVAILABLE;
+  /** What went wrong, for code to branch on (the message is for people). */
+  readonly reason: McpServerStartReason;
+
+  constructor(
+    message: string,
+    context: { label: string; reason: McpServerStartReason } & Record<string, unknown>,
+    options?: { cause?: unknown },
+  ) {
+    super(message, context, options);
+    this.reason = context.reason;
+  }
 }
 
 /** The port an instance is assigned to is already taken by another process. */

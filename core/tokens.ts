@@ -19,8 +19,14 @@ export interface IssuedToken {
   displayPrefix: string;
 }
 
+/** A token's SHA-256 as bytes: what the gateway compares a presented token by. */
+export function tokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** A token's SHA-256 as hex: what the database keeps. */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return tokenDigest(token).toString('hex');
 }
 
 export function issueToken(kind: TokenKind): IssuedToken {

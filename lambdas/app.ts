@@ -20,11 +20,7 @@ import { registerUserRoutes } from './routes/users.js';
 export type { AppDeps, AppEnv } from './context.js';
 export type App = OpenAPIHono<AppEnv>;
 
-/**
- * Every route module, in registration order. Part 2 adds
- * `registerInstanceRoutes` (lambdas/routes/instances.ts: instances, their
- * logs and events) here; nothing else needs to change.
- */
+/** Every route module, in registration order. */
 const ROUTE_MODULES: ((app: App, deps: AppDeps) => void)[] = [
   registerHealthRoutes,
   registerAuthRoutes,
@@ -33,6 +29,7 @@ const ROUTE_MODULES: ((app: App, deps: AppDeps) => void)[] = [
   registerKeyRoutes,
   registerTypeRoutes,
   registerNodeRoutes,
+  registerInstanceRoutes,
 ];
 
 export const OPENAPI_PATH = '/v1/openapi.json';
@@ -205,7 +202,6 @@ export function createApp(deps: AppDeps): App {
   app.use('*', jsonGuard);
 
   for (const register of ROUTE_MODULES) register(app, deps);
-  if (deps.instances) registerInstanceRoutes(app, deps, deps.instances);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',

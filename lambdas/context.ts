@@ -34,6 +34,7 @@ export interface AppEnv {
 
 export type AppContext = Context<AppEnv>;
 
+/** Complete on purpose: every route registers, none depends on an optional dependency. */
 export interface AppDeps {
   /** The API's database role: row-level security applies to it. */
   pool: DatabasePool;
@@ -43,9 +44,9 @@ export interface AppDeps {
   /** The caller's address as the platform reports it (not X-Forwarded-For). */
   clientIp: (c: AppContext) => string | undefined;
   /** Clients of the node agents (node drain moves instances with them). */
-  agents?: AgentResolver;
-  /** Instances and their logs and events; without it those routes are absent. */
-  instances?: InstanceService;
-  /** Limits POST /v1/auth/token; built from config when absent. */
+  agents: AgentResolver;
+  /** Instances and their logs and events. */
+  instances: InstanceService;
+  /** Limits POST /v1/auth/token; built from config when absent (an override, no route depends on it). */
   authRateLimiter?: RateLimiter;
 }

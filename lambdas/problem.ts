@@ -2,12 +2,8 @@
 // `type` URI per error, a human `detail`, and the request id. Nothing else
 // (stack, SQL, driver message) ever reaches a client.
 import { HTTPException } from 'hono/http-exception';
-import {
-  BackendTerminatedError,
-  BackendTerminatedUnexpectedlyError,
-  ConnectionError,
-} from 'slonik';
 import type { z } from 'zod';
+import { isDatabaseUnavailable, toDatabaseUnavailable } from '../core/db/unavailable.js';
 import { isMiniMcpError, RateLimitedError, UnauthenticatedError } from '../core/errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -140,47 +136,8 @@ export function validationProblem(target: string, error: z.ZodError, input: unkn
   return new HttpProblem(400, 'validation-failed', detail, {}, errors);
 }
 
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-  '53300', // too_many_connections
-]);
-
-/** Whether the error, or one it wraps, says the database cannot be reached right now. */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 6 && current; depth += 1) {
-    if (
-      current instanceof ConnectionError ||
-      current instanceof BackendTerminatedError ||
-      current instanceof BackendTerminatedUnexpectedlyError
-    ) {
-      return true;
-    }
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) {
-      return true;
-    }
-    const message = (current as { message?: unknown }).message;
-    if (
-      typeof message === 'string' &&
-      /timeout exceeded when trying to connect|Connection terminated/i.test(message)
-    ) {
-      return true;
-    }
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
-}
+// The classifier lives with the database code; re-exported for the API's callers.
+export { isDatabaseUnavailable };
 
 export interface ProblemResponse {
   status: number;
@@ -235,9 +192,9 @@ export function toProblem(
   if (error instanceof HTTPException) {
     switch (error.status) {
       case 400:
-        return /json/i.test(error.message)
-          ? make(400, 'malformed-json', 'The request body could not be parsed as JSON.')
-          : make(400, 'bad-request', 'The request could not be read.');
+        // hono answers 400 only from its request validators, and the body is
+        // the one thing they parse: our routes read JSON bodies only.
+        return make(400, 'malformed-json', 'The request body could not be parsed as JSON.');
       case 413:
         return make(413, 'payload-too-large', 'The request body is larger than allowed.');
       case 415:
@@ -253,10 +210,11 @@ export function toProblem(
     }
   }
   if (isDatabaseUnavailable(error)) {
+    // Still logged in full (unexpected): an outage's driver error is what operators need.
     return make(
       503,
       'database-unavailable',
-      'The database cannot be reached right now; retry later.',
+      toDatabaseUnavailable(error).message,
       { 'Retry-After': String(RETRY_AFTER_UNAVAILABLE) },
       undefined,
       true,

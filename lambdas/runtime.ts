@@ -11,7 +11,7 @@ import type { ApiConfig } from '../core/config.js';
 import { createEnvelopeCipher, type EnvelopeCipher } from '../core/crypto/envelope.js';
 import { createKeyProviderFromEnv } from '../core/crypto/provider-from-env.js';
 import { createDatabasePool } from '../core/db/pool.js';
-import { createInstanceService } from './control/instance-service.js';
+import { createInstanceService, type InstanceServiceConfig } from './control/instance-service.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import type { AppDeps } from './context.js';
 
@@ -26,6 +26,15 @@ export function lazyCipher(make: () => Promise<EnvelopeCipher>): EnvelopeCipher 
   return {
     encrypt: async (plaintext, ctx) => (await get()).encrypt(plaintext, ctx),
     decrypt: async (envelope, ctx) => (await get()).decrypt(envelope, ctx),
+  };
+}
+
+/** The instance service's settings, as the API's configuration names them. */
+export function instanceServiceConfig(config: ApiConfig): InstanceServiceConfig {
+  return {
+    heartbeatFreshSeconds: config.MINIMCP_NODE_STALE_SECONDS,
+    startWaitMs: config.MINIMCP_START_WAIT_MS,
+    notifyWaitMs: config.MINIMCP_AGENT_STOP_WAIT_MS,
   };
 }
 
@@ -61,11 +70,7 @@ export async function createRuntime(
     pool,
     agents: agents.forNode,
     logger,
-    config: {
-      heartbeatFreshSeconds: config.MINIMCP_NODE_STALE_SECONDS,
-      startWaitMs: config.MINIMCP_START_WAIT_MS,
-      notifyWaitMs: config.MINIMCP_AGENT_STOP_WAIT_MS,
-    },
+    config: instanceServiceConfig(config),
   });
   return {
     deps: {
@@ -79,8 +84,11 @@ export async function createRuntime(
     },
     agents: agents.forNode,
     close: async () => {
-      agents.close();
-      await pool.end();
+      try {
+        agents.close();
+      } finally {
+        await pool.end();
+      }
     },
   };
 }

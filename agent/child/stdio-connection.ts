@@ -1,8 +1,10 @@
 // One MCP JSON-RPC connection to a child over stdio: newline-delimited framing
-// on its stdin/stdout, a structural parse of each message, and the few requests
-// the agent itself sends (initialize, ping). Routing of everything else belongs
-// to whoever sets `onmessage` (the session multiplexer).
+// on its stdin/stdout (the line splitter is agent/child/child-output.ts's), a
+// structural parse of each message, and the few requests the agent itself sends
+// (initialize, ping). Routing of everything else belongs to whoever sets
+// `onmessage` (the session multiplexer); stray stdout lines go to `onStrayLine`.
 import type { Readable, Writable } from 'node:stream';
+import { createLineSplitter } from './child-output.js';
 
 export type JsonRpcId = string | number;
 
@@ -110,79 +112,6 @@ export function answerUnrouted(connection: StdioConnection, message: JsonRpcMess
       message: `no MCP client is connected that can answer ${message.method}`,
     },
   });
-}
-
-export interface LineSplitterOptions {
-  /** Longest line kept, in bytes; the rest of a longer line is counted and discarded. */
-  maxLineBytes: number;
-  /**
-   * One line without its terminator (`\n` or `\r\n`): bytes [start, end) of
-   * `chunk`, the first `maxLineBytes` of it when `droppedBytes > 0`.
-   */
-  onLine(chunk: Buffer, start: number, end: number, droppedBytes: number): void;
-}
-
-export interface LineSplitter {
-  push(chunk: Buffer): void;
-  /** Delivers a last line that had no terminator. */
-  end(): void;
-}
-
-/**
- * Splits a byte stream into lines with bounded memory: at most `maxLineBytes`
- * of an unfinished line is held, however long the child makes it.
- */
-export function createLineSplitter(options: LineSplitterOptions): LineSplitter {
-  const { maxLineBytes, onLine } = options;
-  let parts: Buffer[] = [];
-  let partBytes = 0;
-  let droppedBytes = 0;
-
-  const hold = (chunk: Buffer, start: number, end: number): void => {
-    const room = maxLineBytes - partBytes;
-    const take = Math.min(room, end - start);
-    if (take > 0) {
-      // Copy: the stream may reuse the chunk's memory after this callback.
-      parts.push(Buffer.from(chunk.subarray(start, start + take)));
-      partBytes += take;
-    }
-    droppedBytes += end - start - Math.max(take, 0);
-  };
-
-  const emit = (chunk: Buffer, start: number, end: number): void => {
-    if (end > start && chunk[end - 1] === 13) end -= 1; // \r of a \r\n
-    onLine(chunk, start, end, droppedBytes);
-  };
-
-  const flushHeld = (chunk: Buffer, start: number, end: number): void => {
-    hold(chunk, start, end);
-    const line = parts.length === 1 ? parts[0]! : Buffer.concat(parts, partBytes);
-    parts = [];
-    partBytes = 0;
-    emit(line, 0, line.length);
-    droppedBytes = 0;
-  };
-
-  return {
-    push(chunk) {
-      let start = 0;
-      for (;;) {
-        const newline = chunk.indexOf(10, start);
-        if (newline === -1) break;
-        if (partBytes > 0 || droppedBytes > 0) flushHeld(chunk, start, newline);
-        else if (newline - start > maxLineBytes) {
-          droppedBytes = newline - start - maxLineBytes;
-          emit(chunk, start, start + maxLineBytes);
-          droppedBytes = 0;
-        } else emit(chunk, start, newline);
-        start = newline + 1;
-      }
-      if (start < chunk.length) hold(chunk, start, chunk.length);
-    },
-    end() {
-      if (partBytes > 0 || droppedBytes > 0) flushHeld(Buffer.alloc(0), 0, 0);
-    },
-  };
 }
 
 export interface StdioConnectionOptions {

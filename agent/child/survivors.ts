@@ -39,12 +39,25 @@ export function isReattachable(record: ChildRecord): boolean {
  */
 export function killSurvivor(
   record: ChildRecord,
-  owners: { registry?: ChildRegistry; users?: ChildUsers },
+  owners: {
+    registry?: ChildRegistry;
+    users?: ChildUsers;
+    /** Told when the FIFO folder could not be removed (the next agent start prunes it). */
+    onDiagnostic?(message: string, context: Record<string, unknown>): void;
+  },
 ): void {
   killRecordedGroup(record);
   owners.registry?.remove(record.pid);
   if (record.uid !== undefined) owners.users?.release(record.uid);
-  if (record.stdioDir !== undefined) void removeChildStdio(record.stdioDir);
+  if (record.stdioDir !== undefined)
+    removeChildStdio(record.stdioDir).catch((error: unknown) =>
+      owners.onDiagnostic?.('a survivor cleanup step failed', {
+        step: 'remove the stdio folder of a killed survivor',
+        label: record.label,
+        pid: record.pid,
+        err: String(error),
+      }),
+    );
 }
 
 export interface Survivors {
@@ -63,8 +76,10 @@ export function createSurvivors(
   records: readonly ChildRecord[],
   registry: ChildRegistry,
   users?: ChildUsers,
+  onDiagnostic?: (message: string, context: Record<string, unknown>) => void,
 ): Survivors {
-  const kill = (record: ChildRecord): void => killSurvivor(record, { registry, users });
+  const kill = (record: ChildRecord): void =>
+    killSurvivor(record, { registry, users, ...(onDiagnostic ? { onDiagnostic } : {}) });
   const byInstance = new Map<string, ChildRecord>();
   for (const record of records) {
     const other = byInstance.get(record.label);

@@ -108,6 +108,13 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
 
   const stdioRoot = options.stdioRoot ?? DEFAULT_STDIO_ROOT;
 
+  /** Removes a FIFO folder in the background; a failure is reported with its step (the next agent start prunes it). */
+  const removeStdioDir = (dir: string, step: string): void => {
+    removeChildStdio(dir).catch((error: unknown) =>
+      options.onDiagnostic?.('a warm pool cleanup step failed', { step, dir, err: String(error) }),
+    );
+  };
+
   /** Spawns one idle child; false if spawning failed (its error handler retries). */
   const spawnIdle = async (slot: Slot): Promise<boolean> => {
     const { entry } = slot;
@@ -144,7 +151,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       });
     } catch (error) {
       stdio.destroy();
-      void removeChildStdio(stdio.dir);
+      removeStdioDir(stdio.dir, 'remove the stdio folder of a warm child that was not spawned');
       releaseUser();
       throw error;
     } finally {
@@ -153,7 +160,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     /** The child is gone while the pool still owned it: its stdio and user go too. */
     const discardStdio = (): void => {
       stdio.destroy();
-      void removeChildStdio(stdio.dir);
+      removeStdioDir(stdio.dir, 'remove the stdio folder of an exited warm child');
       releaseUser();
     };
     // Pipe errors end in the child's exit, which is watched; an unhandled

@@ -5,12 +5,12 @@
 // @see https://modelcontextprotocol.io/specification/2024-11-05/basic/transports#http-with-sse
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  isSupportedProtocolVersion,
-  type ClientChannel,
-  type ClientSession,
-  type ReplyChannel,
-  type SessionMultiplexer,
+import { isSupportedProtocolVersion } from './protocol-version.js';
+import type {
+  ClientChannel,
+  ClientSession,
+  ReplyChannel,
+  SessionMultiplexer,
 } from './session-multiplexer.js';
 import {
   isRequest,

@@ -1,55 +1,32 @@
 // The agent's side of proto/agent.proto over mutual TLS: commands act on one
 // instance now through the reconciler; answers say what the agent observes.
+// Each command is logged with the caller's request id, so one create can be
+// followed from the API's log into the agent's.
 import * as grpc from '@grpc/grpc-js';
+import {
+  instanceErrorCode,
+  loadAgentProto,
+  wireStopReason,
+  type InstanceStateInput,
+  type InstanceStopReason,
+  type StartFailure,
+  type StartInstanceRequest,
+  type StopReason,
+} from '../../core/agent-contract.js';
 import {
   createAgentServiceImplementation,
   createHealthService,
-  loadAgentProto,
   type AgentServiceHandlers,
   type HealthService,
-  type InstanceErrorCode,
-  type InstanceStateInput,
-  type LogEntryInput,
-} from '../../core/agent-contract.js';
+} from './grpc-service.js';
 import { findRuntimeSpec } from '../../core/db/instances.js';
 import type { NodeStatus } from '../../core/domain.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { createServerCredentials, type TlsMaterial } from '../../core/tls.js';
 import type { DatabasePool } from 'slonik';
-import type {
-  InstanceRuntime,
-  RuntimeLogLine,
-  StartFailure,
-} from '../instance/instance-runtime.js';
+import type { InstanceRuntime } from '../instance/instance-runtime.js';
 import type { Reconciler } from './reconciler.js';
-
-const LEVEL_RANK = { debug: 0, info: 1, warn: 2, error: 3 } as const;
-
-/** Runtime failure codes (core/errors.ts codes) as the contract's InstanceErrorCode. */
-function contractErrorCode(code: string, message: string): InstanceErrorCode {
-  switch (code) {
-    case 'KEY_MISSING':
-      return 'KEY_MISSING';
-    case 'KEY_UNDECRYPTABLE':
-    case 'KEY_PROVIDER_UNAVAILABLE':
-      return 'KEY_UNDECRYPTABLE';
-    case 'PORT_IN_USE':
-      return 'PORT_BUSY';
-    case 'CHILD_EXITED':
-      return 'CHILD_EXITED';
-    case 'MCP_SERVER_START_FAILED':
-      return /initialize|handshake/i.test(message)
-        ? 'READY_TIMEOUT'
-        : /exit|killed/i.test(message)
-          ? 'CHILD_EXITED'
-          : 'SPAWN_FAILED';
-    case 'UNKNOWN_TYPE':
-      return 'UNKNOWN_TYPE';
-    default:
-      return 'INTERNAL';
-  }
-}
 
 function stateOf(runtime: InstanceRuntime, failure?: StartFailure): InstanceStateInput {
   const fail = failure ?? runtime.failure;
@@ -69,10 +46,13 @@ function stateOf(runtime: InstanceRuntime, failure?: StartFailure): InstanceStat
     startedAtUnixMs: supervisor ? Math.max(0, Date.now() - supervisor.uptimeMs()) : 0,
     expiresAtUnixMs: runtime.spec.expires_at.getTime(),
     restartCount: supervisor?.restarts ?? 0,
-    error: fail
-      ? { code: contractErrorCode(fail.code, fail.message), message: fail.message }
-      : null,
+    error: fail ? { code: instanceErrorCode(fail), message: fail.message } : null,
   };
+}
+
+/** Whether the row stopped the instance for another cause than the caller named. */
+function stoppedForAnotherCause(asked: StopReason, stoppedAs: InstanceStopReason): boolean {
+  return asked !== 'STOP_REASON_UNSPECIFIED' && wireStopReason(stoppedAs) !== asked;
 }
 
 export interface AgentGrpcServer {
@@ -113,51 +93,81 @@ export async function startAgentGrpcServer(
     };
   };
 
+  /** One command's logger: the RPC, its instance and the caller's request id. */
+  const commandLog = (rpc: string, request: { instanceId: string; requestId: string }): Logger =>
+    options.logger.child({ rpc, instance_id: request.instanceId, request_id: request.requestId });
+
+  /** Starts the instance and answers what is observed when it ran, failed, or the wait ran out. */
+  const start = async (
+    request: StartInstanceRequest,
+    signal: AbortSignal,
+  ): Promise<InstanceStateInput> => {
+    const timeoutMs = request.readyTimeoutMs || options.defaultReadyTimeoutMs;
+    const ensured = reconciler.ensure(request.instanceId);
+    let deadline: NodeJS.Timeout | undefined;
+    const timer = new Promise<'timeout'>((resolve) => {
+      deadline = setTimeout(() => resolve('timeout'), timeoutMs);
+      signal.addEventListener('abort', () => resolve('timeout'), { once: true });
+    });
+    // Cleared whichever wins: a pending deadline would hold the process (and a
+    // closure) for up to the whole timeout after every start.
+    const outcome = await Promise.race([ensured, timer]).finally(() => clearTimeout(deadline));
+    if (outcome === 'timeout') {
+      const runtime = reconciler.get(request.instanceId);
+      return runtime ? stateOf(runtime) : { instanceId: request.instanceId, status: 'pending' };
+    }
+    if ('runtime' in outcome) return stateOf(outcome.runtime, outcome.failure);
+    switch (outcome.refused) {
+      case 'NOT_FOUND':
+        throw new NotFoundError(outcome.message, { instanceId: request.instanceId });
+      case 'NOT_RUNNABLE':
+      case 'SHUTTING_DOWN':
+        // Not a start failure: what the row says, with why nothing was started.
+        return {
+          ...(await observe(request.instanceId)),
+          error: { code: 'INTERNAL', message: outcome.message },
+        };
+    }
+  };
+
   const handlers: AgentServiceHandlers = {
     async startInstance(request, context) {
-      const timeoutMs = request.readyTimeoutMs || options.defaultReadyTimeoutMs;
-      const ensured = reconciler.ensure(request.instanceId);
-      let deadline: NodeJS.Timeout | undefined;
-      const timer = new Promise<'timeout'>((resolve) => {
-        deadline = setTimeout(() => resolve('timeout'), timeoutMs);
-        context.signal.addEventListener('abort', () => resolve('timeout'), { once: true });
-      });
-      // Cleared whichever wins: a pending deadline would hold the process (and a
-      // closure) for up to the whole timeout after every start.
-      const outcome = await Promise.race([ensured, timer]).finally(() => clearTimeout(deadline));
-      if (outcome === 'timeout') {
-        const runtime = reconciler.get(request.instanceId);
-        return {
-          instance: runtime
-            ? stateOf(runtime)
-            : { instanceId: request.instanceId, status: 'pending' },
-        };
+      const log = commandLog('StartInstance', request);
+      log.info({ reason: request.reason }, 'StartInstance received');
+      try {
+        const instance = await start(request, context.signal);
+        log.info(
+          { status: instance.status, error_code: instance.error?.code },
+          'StartInstance answered',
+        );
+        return { instance };
+      } catch (error) {
+        log.warn({ err: String(error) }, 'StartInstance failed');
+        throw error;
       }
-      if (outcome.failure?.code === 'NOT_FOUND')
-        throw new NotFoundError(outcome.failure.message, { instanceId: request.instanceId });
-      if (!outcome.runtime) {
-        return {
-          instance: {
-            ...(await observe(request.instanceId)),
-            error: { code: 'INTERNAL', message: outcome.failure?.message ?? 'not started' },
-          },
-        };
-      }
-      return { instance: stateOf(outcome.runtime, outcome.failure) };
     },
     async stopInstance(request) {
-      const runtime = reconciler.get(request.instanceId);
-      await reconciler.release(request.instanceId);
-      if (runtime) return { instance: stateOf(runtime) };
-      return { instance: await observe(request.instanceId) };
-    },
-    async getInstance(request) {
-      return { instance: await observe(request.instanceId) };
-    },
-    async listInstances(request) {
-      const wanted = new Set(request.instanceIds);
-      const runtimes = reconciler.list().filter((r) => wanted.size === 0 || wanted.has(r.id));
-      return { instances: runtimes.map((r) => stateOf(r)) };
+      const log = commandLog('StopInstance', request);
+      log.info({ reason: request.reason }, 'StopInstance received');
+      try {
+        const runtime = reconciler.get(request.instanceId);
+        const stoppedAs = await reconciler.release(request.instanceId);
+        const instance = runtime ? stateOf(runtime) : await observe(request.instanceId);
+        log.info(
+          {
+            status: instance.status,
+            stopped_as: stoppedAs,
+            ...(stoppedAs && stoppedForAnotherCause(request.reason, stoppedAs)
+              ? { note: 'the row gave another cause than the caller' }
+              : {}),
+          },
+          'StopInstance answered',
+        );
+        return { instance };
+      } catch (error) {
+        log.warn({ err: String(error) }, 'StopInstance failed');
+        throw error;
+      }
     },
     async health() {
       const node = options.node();
@@ -174,51 +184,6 @@ export async function startAgentGrpcServer(
         portsFree: node.portsFree,
         databaseReachable: options.databaseReachable(),
       };
-    },
-    async *tailLogs(request, context) {
-      const runtime = reconciler.get(request.instanceId);
-      if (!runtime)
-        throw new NotFoundError(`instance ${request.instanceId} does not run on this node`, {
-          instanceId: request.instanceId,
-        });
-      const minRank = request.minLevel ? LEVEL_RANK[request.minLevel] : 0;
-      let sequence = 0;
-      const toEntry = (line: RuntimeLogLine): LogEntryInput => ({
-        instanceId: runtime.id,
-        sequence: sequence++,
-        timestampUnixMs: line.at.getTime(),
-        level: line.level,
-        source: line.source,
-        message: line.message,
-      });
-      const pending: RuntimeLogLine[] = [];
-      let wake: (() => void) | undefined;
-      const unsubscribe = request.follow
-        ? runtime.subscribeLogs((line) => {
-            pending.push(line);
-            wake?.();
-          })
-        : () => undefined;
-      try {
-        const backlog =
-          request.backlogLines > 0 ? runtime.recentLogs().slice(-request.backlogLines) : [];
-        for (const line of backlog) if (LEVEL_RANK[line.level] >= minRank) yield toEntry(line);
-        while (request.follow && !context.signal.aborted && runtime.state !== 'stopped') {
-          const line = pending.shift();
-          if (line) {
-            if (LEVEL_RANK[line.level] >= minRank) yield toEntry(line);
-            continue;
-          }
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            context.signal.addEventListener('abort', () => resolve(), { once: true });
-            setTimeout(resolve, 1000).unref();
-          });
-          wake = undefined;
-        }
-      } finally {
-        unsubscribe();
-      }
     },
   };
 

@@ -73,7 +73,11 @@ export async function acquireNodeLease(options: {
     lost,
     async release() {
       released = true;
-      await client?.end().catch(() => undefined);
+      await client
+        ?.end()
+        .catch((error: unknown) =>
+          diagnostic(`node lease release: closing its connection failed: ${String(error)}`),
+        );
     },
   };
 }

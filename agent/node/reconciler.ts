@@ -3,28 +3,39 @@
 // that should not run are stopped, and rows that are wrong are fixed. gRPC
 // commands only make it act on one instance now (ensure / release).
 import type { DatabasePool } from 'slonik';
+import type { InstanceStopReason, StartFailure } from '../../core/agent-contract.js';
 import {
   findRuntimeSpec,
   listDesiredInstancesForNode,
   type RuntimeSpecRow,
 } from '../../core/db/instances.js';
 import type { Logger } from '../../core/logger.js';
-import { mapLimit } from '../../core/map-limit.js';
+import { mapLimit } from './map-limit.js';
 import {
   createInstanceRuntime,
   type InstanceRuntime,
   type RuntimeDeps,
-  type StartFailure,
-  type StopReason,
 } from '../instance/instance-runtime.js';
+
+/**
+ * What `ensure` did: a runtime that runs (or failed to start, with why), or a
+ * refusal to start one: no such row, a row this node should not run (deleted,
+ * assigned elsewhere, expired, not pending or running), or the agent is closing.
+ */
+export type EnsureOutcome =
+  | { runtime: InstanceRuntime; failure?: StartFailure }
+  | { refused: 'NOT_FOUND' | 'NOT_RUNNABLE' | 'SHUTTING_DOWN'; message: string };
 
 export interface Reconciler {
   /** One full pass now (also run by the loop). */
   reconcile(): Promise<void>;
   /** Starts (or finds) the instance and waits until it runs or fails. */
-  ensure(instanceId: string): Promise<{ runtime?: InstanceRuntime; failure?: StartFailure }>;
-  /** Stops the instance's runtime if this node runs it; the row decides what is written. */
-  release(instanceId: string): Promise<boolean>;
+  ensure(instanceId: string): Promise<EnsureOutcome>;
+  /**
+   * Stops the instance's runtime if this node runs it and its row no longer
+   * wants it here; the row decides the reason, answered (undefined: not stopped).
+   */
+  release(instanceId: string): Promise<InstanceStopReason | undefined>;
   get(instanceId: string): InstanceRuntime | undefined;
   list(): InstanceRuntime[];
   /** Stops the loop and every runtime (reason `shutdown`: rows become disconnected). */
@@ -42,7 +53,7 @@ function shouldRun(spec: RuntimeSpecRow, nodeId: string): boolean {
 }
 
 /** Why a runtime that is no longer desired stops, judged from its current row. */
-function stopReasonFor(row: RuntimeSpecRow | null, nodeId: string): StopReason {
+function stopReasonFor(row: RuntimeSpecRow | null, nodeId: string): InstanceStopReason {
   if (!row || row.deleted_at) return 'deleted';
   if (row.node_id !== nodeId) return 'moved';
   if (row.expires_at.getTime() <= Date.now()) return 'expired';
@@ -77,7 +88,7 @@ export function createReconciler(options: {
     return runtime;
   };
 
-  const stopRuntime = async (runtime: InstanceRuntime, reason: StopReason) => {
+  const stopRuntime = async (runtime: InstanceRuntime, reason: InstanceStopReason) => {
     await runtime.stop(reason);
     if (runtimes.get(runtime.id) === runtime) runtimes.delete(runtime.id);
   };
@@ -137,29 +148,26 @@ export function createReconciler(options: {
         return failure ? { runtime: existing, failure } : { runtime: existing };
       }
       const spec = await findRuntimeSpec(options.pool, instanceId);
-      if (!spec)
-        return { failure: { code: 'NOT_FOUND', message: `instance ${instanceId} not found` } };
+      if (!spec) return { refused: 'NOT_FOUND', message: `instance ${instanceId} not found` };
       if (!shouldRun(spec, options.nodeId)) {
         return {
-          failure: {
-            code: 'NOT_RUNNABLE',
-            message: `instance ${instanceId} is not meant to run on this node (status ${spec.status}${spec.deleted_at ? ', deleted' : ''}${spec.node_id !== options.nodeId ? ', assigned elsewhere' : ''})`,
-          },
+          refused: 'NOT_RUNNABLE',
+          message: `instance ${instanceId} is not meant to run on this node (status ${spec.status}${spec.deleted_at ? ', deleted' : ''}${spec.node_id !== options.nodeId ? ', assigned elsewhere' : ''})`,
         };
       }
-      if (closed)
-        return { failure: { code: 'SHUTTING_DOWN', message: 'the agent is shutting down' } };
+      if (closed) return { refused: 'SHUTTING_DOWN', message: 'the agent is shutting down' };
       const runtime = launch(spec);
       const failure = await runtime.ready;
       return failure ? { runtime, failure } : { runtime };
     },
     async release(instanceId) {
       const runtime = runtimes.get(instanceId);
-      if (!runtime) return false;
+      if (!runtime) return undefined;
       const row = await findRuntimeSpec(options.pool, instanceId);
-      if (row && shouldRun(row, options.nodeId)) return false; // still wanted here
-      await stopRuntime(runtime, stopReasonFor(row, options.nodeId));
-      return true;
+      if (row && shouldRun(row, options.nodeId)) return undefined; // still wanted here
+      const reason = stopReasonFor(row, options.nodeId);
+      await stopRuntime(runtime, reason);
+      return reason;
     },
     get: (instanceId) => runtimes.get(instanceId),
     list: () => [...runtimes.values()],

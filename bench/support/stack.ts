@@ -276,7 +276,7 @@ export async function startAgentProcess(
   }
 }
 
-export { mapLimit } from '../../core/map-limit.js';
+export { mapLimit } from '../../agent/node/map-limit.js';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

@@ -133,27 +133,7 @@ export function createEnvelopeCipher(options: { provider: KeyProvider }): Envelo
       } catch (error) {
         throw refuse('invalid encryption context', error);
       }
-      if (envelope?.version !== ENVELOPE_VERSION) {
-        throw refuse(`unsupported envelope version ${String(envelope?.version)}`);
-      }
-      if (envelope.provider !== provider.name) {
-        throw refuse(
-          `it was wrapped by key provider ${String(envelope.provider)}, this service uses ${provider.name}`,
-        );
-      }
-      if (
-        typeof envelope.iv !== 'string' ||
-        !HEX_IV.test(envelope.iv) ||
-        typeof envelope.authTag !== 'string' ||
-        !HEX_TAG.test(envelope.authTag) ||
-        typeof envelope.ciphertext !== 'string' ||
-        !BASE64.test(envelope.ciphertext) ||
-        typeof envelope.wrappedDataKey !== 'string' ||
-        envelope.wrappedDataKey === '' ||
-        !BASE64.test(envelope.wrappedDataKey)
-      ) {
-        throw refuse('the stored envelope is malformed');
-      }
+      checkEnvelope(envelope, provider.name, refuse);
 
       let dataKey: Buffer;
       try {
@@ -174,34 +154,74 @@ export function createEnvelopeCipher(options: { provider: KeyProvider }): Envelo
       }
 
       try {
-        if (dataKey.length !== DATA_KEY_BYTES)
-          throw refuse('the unwrapped data key has the wrong size');
-        const decipher = createDecipheriv(ALGORITHM, dataKey, Buffer.from(envelope.iv, 'hex'), {
-          authTagLength: TAG_BYTES,
-        });
-        decipher.setAAD(aad);
-        decipher.setAuthTag(Buffer.from(envelope.authTag, 'hex'));
-        const head = decipher.update(Buffer.from(envelope.ciphertext, 'base64'));
-        try {
-          const plaintext = Buffer.concat([head, decipher.final()]);
-          try {
-            return plaintext.toString('utf8');
-          } finally {
-            plaintext.fill(0);
-          }
-        } finally {
-          // Unauthenticated bytes too, when final() refuses the tag.
-          head.fill(0);
-        }
-      } catch (error) {
-        if (error instanceof DecryptionError) throw error;
-        throw refuse(
-          'authentication failed (altered ciphertext, IV or tag, or wrong context)',
-          error,
-        );
+        return openEnvelope(envelope, dataKey, aad, refuse);
       } finally {
         dataKey.fill(0);
       }
     },
   };
+}
+
+type Refuse = (reason: string, cause?: unknown) => DecryptionError;
+
+/** Refuses an envelope of another version or provider, or whose parts are not what encrypt() writes. */
+function checkEnvelope(
+  envelope: StoredEnvelope | undefined,
+  providerName: string,
+  refuse: Refuse,
+): asserts envelope is StoredEnvelope {
+  if (envelope?.version !== ENVELOPE_VERSION) {
+    throw refuse(`unsupported envelope version ${String(envelope?.version)}`);
+  }
+  if (envelope.provider !== providerName) {
+    throw refuse(
+      `it was wrapped by key provider ${String(envelope.provider)}, this service uses ${providerName}`,
+    );
+  }
+  if (
+    typeof envelope.iv !== 'string' ||
+    !HEX_IV.test(envelope.iv) ||
+    typeof envelope.authTag !== 'string' ||
+    !HEX_TAG.test(envelope.authTag) ||
+    typeof envelope.ciphertext !== 'string' ||
+    !BASE64.test(envelope.ciphertext) ||
+    typeof envelope.wrappedDataKey !== 'string' ||
+    envelope.wrappedDataKey === '' ||
+    !BASE64.test(envelope.wrappedDataKey)
+  ) {
+    throw refuse('the stored envelope is malformed');
+  }
+}
+
+/** AES-256-GCM open of the stored ciphertext with the unwrapped data key; plaintext buffers zeroed. */
+function openEnvelope(
+  envelope: StoredEnvelope,
+  dataKey: Buffer,
+  aad: Buffer,
+  refuse: Refuse,
+): string {
+  try {
+    if (dataKey.length !== DATA_KEY_BYTES)
+      throw refuse('the unwrapped data key has the wrong size');
+    const decipher = createDecipheriv(ALGORITHM, dataKey, Buffer.from(envelope.iv, 'hex'), {
+      authTagLength: TAG_BYTES,
+    });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(Buffer.from(envelope.authTag, 'hex'));
+    const head = decipher.update(Buffer.from(envelope.ciphertext, 'base64'));
+    try {
+      const plaintext = Buffer.concat([head, decipher.final()]);
+      try {
+        return plaintext.toString('utf8');
+      } finally {
+        plaintext.fill(0);
+      }
+    } finally {
+      // Unauthenticated bytes too, when final() refuses the tag.
+      head.fill(0);
+    }
+  } catch (error) {
+    if (error instanceof DecryptionError) throw error;
+    throw refuse('authentication failed (altered ciphertext, IV or tag, or wrong context)', error);
+  }
 }

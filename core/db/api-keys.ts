@@ -84,34 +84,6 @@ export async function findApiKeyById(
   return db.maybeOne(sql.type(ApiKeyRow)`SELECT ${keyColumns} FROM api_keys WHERE id = ${id}`);
 }
 
-/** Schema document, "API Key Usage Check". */
-export const KeyUsageRow = z.object({
-  id: z.string().uuid(),
-  key_hint: z.string().nullable(),
-  mcp_type: z.string(),
-  active_instances: z.number().int(),
-  last_used: z.date().nullable(),
-});
-export type KeyUsageRow = z.infer<typeof KeyUsageRow>;
-
-export async function listKeyUsage(
-  db: CommonQueryMethods,
-  userId: string,
-): Promise<readonly KeyUsageRow[]> {
-  return db.any(sql.type(KeyUsageRow)`
-    SELECT
-      ak.id, ak.key_hint, mt.display_name AS mcp_type,
-      COUNT(mi.id) AS active_instances,
-      MAX(mi.created_at) AS last_used
-    FROM api_keys ak
-    JOIN mcp_types mt ON ak.mcp_type_id = mt.id
-    LEFT JOIN mcp_instances mi ON ak.id = mi.api_key_id AND mi.status = 'running'
-    WHERE ak.user_id = ${userId}
-      AND ak.is_active = true
-    GROUP BY ak.id, ak.key_hint, mt.display_name
-  `);
-}
-
 /** What a user may see of their keys: never the envelope. */
 export const ApiKeySummaryRow = z.object({
   type: z.string(),

@@ -38,30 +38,6 @@ export async function insertEvent(db: CommonQueryMethods, event: NewEvent): Prom
   `);
 }
 
-export interface EventQuery {
-  instanceId: string;
-  before?: { createdAt: Date; id: string };
-  limit: number;
-}
-
-/** Newest first, keyset-paginated on (created_at, id). */
-export async function listEvents(
-  db: CommonQueryMethods,
-  query: EventQuery,
-): Promise<readonly EventRow[]> {
-  const after = query.before
-    ? sql.fragment`AND (created_at, id) < (${sql.timestamp(query.before.createdAt)}, ${query.before.id}::uuid)`
-    : sql.fragment``;
-  return db.any(sql.type(EventRow)`
-    SELECT id, mcp_instance_id, user_id, event_type, event_data, host(ip_address) AS ip_address,
-      user_agent, created_at
-    FROM mcp_events
-    WHERE mcp_instance_id = ${query.instanceId} ${after}
-    ORDER BY created_at DESC, id DESC
-    LIMIT ${query.limit}
-  `);
-}
-
 /** Many events in one statement (the maintenance job's batches); returns how many. */
 export async function insertEvents(
   db: CommonQueryMethods,
@@ -90,7 +66,7 @@ export const EventPageRow = EventRow.extend({ cursor_at: z.string() });
 export type EventPageRow = z.infer<typeof EventPageRow>;
 
 /**
- * Like listEvents, newest first, but the cursor keeps created_at's
+ * Newest first, keyset-paginated on (created_at, id); the cursor keeps created_at's
  * microseconds: events get CURRENT_TIMESTAMP, and several can share a
  * millisecond, which a Date cursor would skip.
  */

@@ -2,7 +2,6 @@
 // records. Writes are batched: one INSERT ... SELECT FROM unnest(...) per batch,
 // its seven columns sent as seven binary arrays built here in one pass each (no
 // object or parameter per line, and nothing parsed back: the INSERT returns no rows).
-import { randomUUID } from 'node:crypto';
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import type { LogSource } from '../domain.js';
@@ -171,26 +170,6 @@ export async function insertLogColumns(
     ${onConflict}
   `);
   return result.rowCount;
-}
-
-/** Inserts many lines in one statement; returns how many landed (see insertLogColumns). */
-export async function insertLogs(
-  db: CommonQueryMethods,
-  entries: readonly NewLogEntry[],
-): Promise<number> {
-  return insertLogColumns(
-    db,
-    {
-      ids: entries.map((e) => e.id ?? randomUUID()),
-      instanceIds: entries.map((e) => e.instanceId),
-      timestamps: entries.map((e) => e.timestamp.getTime()),
-      levels: entries.map((e) => e.level),
-      sources: entries.map((e) => e.source),
-      messages: entries.map((e) => e.message),
-      metadata: entries.map((e) => e.metadata),
-    },
-    { skipExisting: true },
-  );
 }
 
 export const LogRow = z.object({

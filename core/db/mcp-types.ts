@@ -53,12 +53,6 @@ export async function findTypeByName(
   );
 }
 
-export async function getTypeByName(db: CommonQueryMethods, name: string): Promise<McpTypeRow> {
-  const row = await findTypeByName(db, name);
-  if (!row) throw new NotFoundError(`MCP type "${name}" not found`, { type: name });
-  return row;
-}
-
 export async function getTypeById(db: CommonQueryMethods, id: string): Promise<McpTypeRow> {
   const row = await db.maybeOne(
     sql.type(McpTypeRow)`SELECT ${typeColumns} FROM mcp_types WHERE id = ${id}`,

@@ -81,21 +81,12 @@ export async function setNodeStatus(
   await db.query(sql.unsafe`UPDATE nodes SET status = ${status} WHERE id = ${nodeId}`);
 }
 
-export async function findNode(db: CommonQueryMethods, id: string): Promise<NodeRow | null> {
-  return db.maybeOne(sql.type(NodeRow)`SELECT ${nodeColumns} FROM nodes WHERE id = ${id}`);
-}
-
 export async function getNode(db: CommonQueryMethods, id: string): Promise<NodeRow> {
-  const row = await findNode(db, id);
+  const row = await db.maybeOne(
+    sql.type(NodeRow)`SELECT ${nodeColumns} FROM nodes WHERE id = ${id}`,
+  );
   if (!row) throw new NotFoundError(`node ${id} not found`, { nodeId: id });
   return row;
-}
-
-export async function findNodeByName(
-  db: CommonQueryMethods,
-  name: string,
-): Promise<NodeRow | null> {
-  return db.maybeOne(sql.type(NodeRow)`SELECT ${nodeColumns} FROM nodes WHERE name = ${name}`);
 }
 
 export async function listNodes(db: CommonQueryMethods): Promise<readonly NodeRow[]> {

@@ -6,20 +6,6 @@ import { PortPoolExhaustedError } from '../errors.js';
 
 const PortRow = z.object({ port: z.number().int() });
 
-/** Schema document, "Get next available port" (for one node). */
-export async function findNextFreePort(
-  db: CommonQueryMethods,
-  nodeId: string,
-): Promise<number | null> {
-  const row = await db.maybeOne(sql.type(PortRow)`
-    SELECT port FROM port_allocations
-    WHERE node_id = ${nodeId} AND is_available = true
-    ORDER BY port
-    LIMIT 1
-  `);
-  return row?.port ?? null;
-}
-
 /**
  * Takes the lowest free port of the node for the instance, skipping rows other
  * transactions hold. Throws PortPoolExhaustedError when none is free.
@@ -45,36 +31,6 @@ export async function claimFreePort(
   `);
   if (!row) throw new PortPoolExhaustedError(`no free port on node ${nodeId}`, { nodeId });
   return row.port;
-}
-
-/** Schema document, "Allocate port to MCP instance": a given port, if free. */
-export async function allocatePort(
-  db: CommonQueryMethods,
-  nodeId: string,
-  port: number,
-  instanceId: string,
-): Promise<boolean> {
-  const result = await db.query(sql.unsafe`
-    UPDATE port_allocations
-    SET is_available = false, mcp_instance_id = ${instanceId},
-        allocated_at = CURRENT_TIMESTAMP, released_at = NULL
-    WHERE node_id = ${nodeId} AND port = ${port}
-      AND (is_available = true OR mcp_instance_id = ${instanceId})
-  `);
-  return result.rowCount === 1;
-}
-
-/** Schema document, "Release port when MCP terminates". Idempotent. */
-export async function releasePort(
-  db: CommonQueryMethods,
-  nodeId: string,
-  port: number,
-): Promise<void> {
-  await db.query(sql.unsafe`
-    UPDATE port_allocations
-    SET is_available = true, mcp_instance_id = NULL, released_at = CURRENT_TIMESTAMP
-    WHERE node_id = ${nodeId} AND port = ${port} AND is_available = false
-  `);
 }
 
 /** Releases whatever port the instance holds, on any node. */

@@ -28,22 +28,3 @@ export async function getSettings(db: CommonQueryMethods): Promise<Settings> {
   const raw = Object.fromEntries(rows.filter((r) => known.has(r.key)).map((r) => [r.key, r.value]));
   return Settings.parse(raw);
 }
-
-export async function getSetting<K extends SettingKey>(
-  db: CommonQueryMethods,
-  key: K,
-): Promise<Settings[K]> {
-  return (await getSettings(db))[key];
-}
-
-export async function putSetting<K extends SettingKey>(
-  db: CommonQueryMethods,
-  key: K,
-  value: Settings[K],
-): Promise<void> {
-  const parsed = Settings.shape[key].parse(value);
-  await db.query(sql.unsafe`
-    INSERT INTO system_settings (key, value) VALUES (${key}, ${sql.jsonb(parsed)})
-    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-  `);
-}

@@ -23,7 +23,7 @@
 // could not be decrypted (listed by id, left untouched), 2 on a usage error.
 import { parseArgs } from 'node:util';
 import { createKeyProviderFromEnv } from '../../core/crypto/provider-from-env.js';
-import { rewrapApiKeys } from '../../core/crypto/rewrap.js';
+import { rewrapApiKeys } from '../../lambdas/control/key-rewrap.js';
 import { createDatabasePool } from '../../core/db/pool.js';
 
 function usage(message: string): never {

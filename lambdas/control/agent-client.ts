@@ -12,19 +12,13 @@ import {
   HealthCheckRequest,
   HealthCheckResponse,
   loadAgentProto,
-  type GetInstanceRequestInput,
-  type GetInstanceResponse,
+  type AgentMethodName,
   type HealthResponse,
-  type ListInstancesRequestInput,
-  type ListInstancesResponse,
-  type LogEntry,
   type ServingStatus,
   type StartInstanceRequestInput,
   type StartInstanceResponse,
   type StopInstanceRequestInput,
   type StopInstanceResponse,
-  type TailLogsRequestInput,
-  type UnaryAgentMethodName,
 } from '../../core/agent-contract.js';
 import {
   AgentCallError,
@@ -72,13 +66,6 @@ export interface AgentCallOptions {
   deadlineMs?: number;
 }
 
-export interface TailLogsOptions {
-  /** Default: none when following, else the client's default deadline. */
-  deadlineMs?: number;
-  /** Ends the stream (the iteration just finishes); the way to stop an idle follow. */
-  signal?: AbortSignal;
-}
-
 export interface AgentClient {
   readonly address: string;
   /**
@@ -93,19 +80,10 @@ export interface AgentClient {
     request: StopInstanceRequestInput,
     options?: AgentCallOptions,
   ): Promise<StopInstanceResponse>;
-  getInstance(
-    request: GetInstanceRequestInput,
-    options?: AgentCallOptions,
-  ): Promise<GetInstanceResponse>;
-  listInstances(
-    request?: ListInstancesRequestInput,
-    options?: AgentCallOptions,
-  ): Promise<ListInstancesResponse>;
   /** AgentService.Health: the agent's view of its node. */
   health(options?: AgentCallOptions): Promise<HealthResponse>;
   /** grpc.health.v1.Health/Check for `service` ('' = the whole server). */
   checkHealth(service?: string, options?: AgentCallOptions): Promise<ServingStatus>;
-  tailLogs(request: TailLogsRequestInput, options?: TailLogsOptions): AsyncIterable<LogEntry>;
   close(): void;
 }
 
@@ -151,9 +129,6 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_reconnect_backoff_ms': 1000,
 };
 
-/** How many received log entries wait for the consumer before the stream is paused. */
-const TAIL_HIGH_WATER = 256;
-
 function isServiceError(error: unknown): error is grpc.ServiceError {
   return (
     error instanceof Error &&
@@ -179,6 +154,55 @@ function retryDelay(attempt: number, retry: Required<AgentRetryOptions>): number
   return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }
 
+/**
+ * A failed call as the error the control plane acts on: the agent's MiniMCP
+ * code (trailing metadata) picks the class; without one, the gRPC status does.
+ */
+function translate(
+  error: unknown,
+  address: string,
+  rpc: string,
+  extra: Record<string, unknown> = {},
+): MiniMcpError {
+  if (error instanceof MiniMcpError) return error;
+  const context = { address, rpc, ...extra };
+  if (!isServiceError(error))
+    return new AgentCallError(`${rpc} on agent ${address} failed`, context, { cause: error });
+  const withCode = { ...context, grpcCode: error.code };
+  const code = remoteCode(error);
+  const Remote = code === undefined ? undefined : REMOTE_ERRORS[code];
+  if (Remote) return new Remote(error.details, withCode, { cause: error });
+  // Any other code the agent sent is its considered answer, whatever the status.
+  if (code !== undefined && !TRANSIENT_REMOTE_CODES.has(code))
+    return new AgentCallError(
+      `${rpc} on agent ${address} failed with ${code}: ${error.details}`,
+      { ...withCode, remoteCode: code },
+      { cause: error },
+    );
+  switch (error.code) {
+    case grpc.status.UNAVAILABLE:
+      return new AgentUnavailableError(
+        `agent ${address} is unavailable for ${rpc}: ${error.details}`,
+        withCode,
+        { cause: error },
+      );
+    case grpc.status.DEADLINE_EXCEEDED:
+      return new AgentTimeoutError(
+        `agent ${address} did not answer ${rpc} within its deadline`,
+        withCode,
+        { cause: error },
+      );
+    case grpc.status.NOT_FOUND:
+      return new NotFoundError(error.details, withCode, { cause: error });
+    default:
+      return new AgentCallError(
+        `${rpc} on agent ${address} failed with ${grpc.status[error.code] ?? error.code}: ${error.details}`,
+        withCode,
+        { cause: error },
+      );
+  }
+}
+
 export function createAgentClient(options: AgentClientOptions): AgentClient {
   const { address } = options;
   const defaultDeadlineMs = options.defaultDeadlineMs ?? DEFAULT_AGENT_DEADLINE_MS;
@@ -192,50 +216,6 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
   const client = new grpc.Client(address, credentials, CHANNEL_OPTIONS);
   let closed = false;
   const sleepers = new Set<() => void>();
-
-  function translate(
-    error: unknown,
-    rpc: string,
-    extra: Record<string, unknown> = {},
-  ): MiniMcpError {
-    if (error instanceof MiniMcpError) return error;
-    const context = { address, rpc, ...extra };
-    if (!isServiceError(error))
-      return new AgentCallError(`${rpc} on agent ${address} failed`, context, { cause: error });
-    const withCode = { ...context, grpcCode: error.code };
-    const code = remoteCode(error);
-    const Remote = code === undefined ? undefined : REMOTE_ERRORS[code];
-    if (Remote) return new Remote(error.details, withCode, { cause: error });
-    // Any other code the agent sent is its considered answer, whatever the status.
-    if (code !== undefined && !TRANSIENT_REMOTE_CODES.has(code))
-      return new AgentCallError(
-        `${rpc} on agent ${address} failed with ${code}: ${error.details}`,
-        { ...withCode, remoteCode: code },
-        { cause: error },
-      );
-    switch (error.code) {
-      case grpc.status.UNAVAILABLE:
-        return new AgentUnavailableError(
-          `agent ${address} is unavailable for ${rpc}: ${error.details}`,
-          withCode,
-          { cause: error },
-        );
-      case grpc.status.DEADLINE_EXCEEDED:
-        return new AgentTimeoutError(
-          `agent ${address} did not answer ${rpc} within its deadline`,
-          withCode,
-          { cause: error },
-        );
-      case grpc.status.NOT_FOUND:
-        return new NotFoundError(error.details, withCode, { cause: error });
-      default:
-        return new AgentCallError(
-          `${rpc} on agent ${address} failed with ${grpc.status[error.code] ?? error.code}: ${error.details}`,
-          withCode,
-          { cause: error },
-        );
-    }
-  }
 
   function checkOpen(rpc: string): void {
     if (closed)
@@ -312,7 +292,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
       } catch (error) {
         failure = error;
       }
-      const error = translate(failure, rpc, { deadlineMs, attempts: attempt });
+      const error = translate(failure, address, rpc, { deadlineMs, attempts: attempt });
       if (!isServiceError(failure) || !isRetryable(failure) || attempt >= retry.maxAttempts)
         throw error;
       const delayMs = retryDelay(attempt, retry);
@@ -324,9 +304,9 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     }
   }
 
-  type ResponseOf<K extends UnaryAgentMethodName> = z.infer<(typeof AGENT_METHODS)[K]['response']>;
+  type ResponseOf<K extends AgentMethodName> = z.infer<(typeof AGENT_METHODS)[K]['response']>;
 
-  async function agentUnary<K extends UnaryAgentMethodName>(
+  async function agentUnary<K extends AgentMethodName>(
     name: K,
     request: unknown,
     callOptions?: AgentCallOptions,
@@ -339,88 +319,10 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     return (await callUnary(definition, rpc, parsed, spec.response, callOptions)) as ResponseOf<K>;
   }
 
-  async function* tailLogs(
-    request: TailLogsRequestInput,
-    tailOptions: TailLogsOptions = {},
-  ): AsyncGenerator<LogEntry> {
-    const spec = AGENT_METHODS.tailLogs;
-    const rpc = `${AGENT_SERVICE_NAME}/${spec.rpc}`;
-    checkOpen(rpc);
-    const parsed = serialize(spec.request, request, rpc);
-    if (tailOptions.signal?.aborted) return;
-    const deadlineMs = tailOptions.deadlineMs ?? (parsed.follow ? undefined : defaultDeadlineMs);
-    const definition = agentService[spec.rpc] as grpc.MethodDefinition<unknown, unknown>;
-    const call = client.makeServerStreamRequest(
-      definition.path,
-      definition.requestSerialize,
-      definition.responseDeserialize,
-      parsed,
-      new grpc.Metadata(),
-      { deadline: deadlineMs === undefined ? Infinity : Date.now() + deadlineMs },
-    );
-
-    const queue: unknown[] = [];
-    let ended = false;
-    let failure: unknown;
-    let cancelledHere = false;
-    let wake: (() => void) | undefined;
-    const notify = (): void => {
-      const resolve = wake;
-      wake = undefined;
-      resolve?.();
-    };
-    call.on('data', (message: unknown) => {
-      queue.push(message);
-      if (queue.length >= TAIL_HIGH_WATER) call.pause();
-      notify();
-    });
-    call.on('end', () => {
-      ended = true;
-      notify();
-    });
-    // The call's final non-OK status arrives here (CANCELLED after we cancel it ourselves).
-    call.on('error', (error: unknown) => {
-      failure = error;
-      notify();
-    });
-    const cancel = (): void => {
-      cancelledHere = true;
-      call.cancel();
-      notify();
-    };
-    tailOptions.signal?.addEventListener('abort', cancel, { once: true });
-
-    try {
-      for (;;) {
-        if (cancelledHere) return;
-        if (queue.length > 0) {
-          const message = queue.shift();
-          if (call.isPaused() && queue.length < TAIL_HIGH_WATER / 2) call.resume();
-          yield receive(spec.response, message, rpc);
-          continue;
-        }
-        // Messages still buffered in the stream come before its final status.
-        if (failure !== undefined && call.readableLength === 0)
-          throw translate(failure, rpc, { deadlineMs });
-        if (ended) return;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-      }
-    } finally {
-      tailOptions.signal?.removeEventListener('abort', cancel);
-      // The consumer stopped early (break, throw, abort): end the call on the agent too.
-      // Its CANCELLED status then lands in the 'error' listener above, unread.
-      if (!ended && failure === undefined) call.cancel();
-    }
-  }
-
   return {
     address,
     startInstance: (request, callOptions) => agentUnary('startInstance', request, callOptions),
     stopInstance: (request, callOptions) => agentUnary('stopInstance', request, callOptions),
-    getInstance: (request, callOptions) => agentUnary('getInstance', request, callOptions),
-    listInstances: (request = {}, callOptions) => agentUnary('listInstances', request, callOptions),
     health: (callOptions) => agentUnary('health', {}, callOptions),
     async checkHealth(service = '', callOptions) {
       const rpc = `${HEALTH_SERVICE_NAME}/Check`;
@@ -429,7 +331,6 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
       const answer = await callUnary(definition, rpc, request, HealthCheckResponse, callOptions);
       return answer.status;
     },
-    tailLogs,
     close() {
       if (closed) return;
       closed = true;

@@ -102,6 +102,8 @@ function matchesType(value: unknown, type: string): boolean {
   return actual === type;
 }
 
+type SchemaObject = Record<string, unknown>;
+
 /** Problems of `value` against `schema` at `path`; the first few are enough to act on. */
 function check(schema: unknown, value: unknown, path: string, problems: string[]): void {
   if (problems.length >= 10) return;
@@ -114,88 +116,122 @@ function check(schema: unknown, value: unknown, path: string, problems: string[]
     problems.push(`${path}: the type's config_schema is not a JSON schema object here`);
     return;
   }
+  // A schema we cannot read, or a value of the wrong type, makes the rest meaningless.
+  if (!checkKeywords(schema, path, problems)) return;
+  if (!checkType(schema, value, path, problems)) return;
+  checkValue(schema, value, path, problems);
+  if (typeof value === 'number') checkNumber(schema, value, path, problems);
+  if (typeof value === 'string') checkString(schema, value, path, problems);
+  if (Array.isArray(value)) checkArray(schema, value, path, problems);
+  if (isPlainObject(value)) checkObject(schema, value, path, problems);
+}
+
+/** False (with a problem) when the schema uses a keyword we do not implement. */
+function checkKeywords(schema: SchemaObject, path: string, problems: string[]): boolean {
   for (const keyword of Object.keys(schema)) {
     if (!KEYWORDS.has(keyword) && !ANNOTATIONS.has(keyword)) {
       problems.push(
         `${path}: the type's config_schema uses "${keyword}", which MiniMCP does not support; ask an admin to express it with the supported keywords`,
       );
-      return;
+      return false;
     }
   }
+  return true;
+}
 
-  if (schema.type !== undefined) {
-    const types = Array.isArray(schema.type) ? schema.type : [schema.type];
-    if (!types.every((t) => typeof t === 'string' && JSON_TYPES.has(t))) {
-      problems.push(`${path}: the type's config_schema has an invalid "type"`);
-      return;
-    }
-    if (!types.some((t) => matchesType(value, t as string))) {
-      problems.push(`${path}: must be ${types.join(' or ')}, got ${show(value)}`);
-      return;
-    }
+/** False (with a problem) when "type" is invalid or the value is not of it. */
+function checkType(
+  schema: SchemaObject,
+  value: unknown,
+  path: string,
+  problems: string[],
+): boolean {
+  if (schema.type === undefined) return true;
+  const types = Array.isArray(schema.type) ? schema.type : [schema.type];
+  if (!types.every((t) => typeof t === 'string' && JSON_TYPES.has(t))) {
+    problems.push(`${path}: the type's config_schema has an invalid "type"`);
+    return false;
   }
+  if (!types.some((t) => matchesType(value, t as string))) {
+    problems.push(`${path}: must be ${types.join(' or ')}, got ${show(value)}`);
+    return false;
+  }
+  return true;
+}
+
+/** "enum" and "const". */
+function checkValue(schema: SchemaObject, value: unknown, path: string, problems: string[]): void {
   if (Array.isArray(schema.enum) && !schema.enum.some((option) => jsonEqual(option, value)))
     problems.push(
       `${path}: must be one of ${schema.enum.map(show).join(', ')}, got ${show(value)}`,
     );
   if ('const' in schema && !jsonEqual(schema.const, value))
     problems.push(`${path}: must be ${show(schema.const)}, got ${show(value)}`);
+}
 
-  if (typeof value === 'number') {
-    const { minimum, maximum, exclusiveMinimum, exclusiveMaximum } = schema;
-    if (typeof minimum === 'number' && value < minimum)
-      problems.push(`${path}: must be ≥ ${minimum}, got ${value}`);
-    if (typeof maximum === 'number' && value > maximum)
-      problems.push(`${path}: must be ≤ ${maximum}, got ${value}`);
-    if (typeof exclusiveMinimum === 'number' && value <= exclusiveMinimum)
-      problems.push(`${path}: must be > ${exclusiveMinimum}, got ${value}`);
-    if (typeof exclusiveMaximum === 'number' && value >= exclusiveMaximum)
-      problems.push(`${path}: must be < ${exclusiveMaximum}, got ${value}`);
-  }
+function checkNumber(schema: SchemaObject, value: number, path: string, problems: string[]): void {
+  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum } = schema;
+  if (typeof minimum === 'number' && value < minimum)
+    problems.push(`${path}: must be ≥ ${minimum}, got ${value}`);
+  if (typeof maximum === 'number' && value > maximum)
+    problems.push(`${path}: must be ≤ ${maximum}, got ${value}`);
+  if (typeof exclusiveMinimum === 'number' && value <= exclusiveMinimum)
+    problems.push(`${path}: must be > ${exclusiveMinimum}, got ${value}`);
+  if (typeof exclusiveMaximum === 'number' && value >= exclusiveMaximum)
+    problems.push(`${path}: must be < ${exclusiveMaximum}, got ${value}`);
+}
 
-  if (typeof value === 'string') {
-    const length = [...value].length;
-    if (typeof schema.minLength === 'number' && length < schema.minLength)
-      problems.push(`${path}: must be at least ${schema.minLength} characters, got ${length}`);
-    if (typeof schema.maxLength === 'number' && length > schema.maxLength)
-      problems.push(`${path}: must be at most ${schema.maxLength} characters, got ${length}`);
-    if (typeof schema.pattern === 'string') {
-      let pattern: RegExp;
-      try {
-        pattern = new RegExp(schema.pattern, 'u');
-      } catch {
-        problems.push(`${path}: the type's config_schema has an invalid pattern`);
-        return;
-      }
-      if (!pattern.test(value))
-        problems.push(`${path}: must match ${schema.pattern}, got ${show(value)}`);
+function checkString(schema: SchemaObject, value: string, path: string, problems: string[]): void {
+  const length = [...value].length;
+  if (typeof schema.minLength === 'number' && length < schema.minLength)
+    problems.push(`${path}: must be at least ${schema.minLength} characters, got ${length}`);
+  if (typeof schema.maxLength === 'number' && length > schema.maxLength)
+    problems.push(`${path}: must be at most ${schema.maxLength} characters, got ${length}`);
+  if (typeof schema.pattern === 'string') {
+    let pattern: RegExp;
+    try {
+      pattern = new RegExp(schema.pattern, 'u');
+    } catch {
+      problems.push(`${path}: the type's config_schema has an invalid pattern`);
+      return;
     }
+    if (!pattern.test(value))
+      problems.push(`${path}: must match ${schema.pattern}, got ${show(value)}`);
   }
+}
 
-  if (Array.isArray(value)) {
-    if (typeof schema.minItems === 'number' && value.length < schema.minItems)
-      problems.push(`${path}: must have at least ${schema.minItems} items, got ${value.length}`);
-    if (typeof schema.maxItems === 'number' && value.length > schema.maxItems)
-      problems.push(`${path}: must have at most ${schema.maxItems} items, got ${value.length}`);
-    if (schema.items !== undefined)
-      value.forEach((item, i) => check(schema.items, item, `${path}[${i}]`, problems));
-  }
+function checkArray(
+  schema: SchemaObject,
+  value: readonly unknown[],
+  path: string,
+  problems: string[],
+): void {
+  if (typeof schema.minItems === 'number' && value.length < schema.minItems)
+    problems.push(`${path}: must have at least ${schema.minItems} items, got ${value.length}`);
+  if (typeof schema.maxItems === 'number' && value.length > schema.maxItems)
+    problems.push(`${path}: must have at most ${schema.maxItems} items, got ${value.length}`);
+  if (schema.items !== undefined)
+    value.forEach((item, i) => check(schema.items, item, `${path}[${i}]`, problems));
+}
 
-  if (isPlainObject(value)) {
-    const properties = isPlainObject(schema.properties) ? schema.properties : {};
-    if (Array.isArray(schema.required))
-      for (const key of schema.required)
-        if (typeof key === 'string' && !(key in value))
-          problems.push(`${path}.${key}: is required`);
-    for (const [key, item] of Object.entries(value)) {
-      if (key in properties) check(properties[key], item, `${path}.${key}`, problems);
-      else if (schema.additionalProperties === false)
-        problems.push(
-          `${path}.${key}: unknown key (known keys: ${Object.keys(properties).join(', ') || 'none'})`,
-        );
-      else if (schema.additionalProperties !== undefined)
-        check(schema.additionalProperties, item, `${path}.${key}`, problems);
-    }
+function checkObject(
+  schema: SchemaObject,
+  value: Record<string, unknown>,
+  path: string,
+  problems: string[],
+): void {
+  const properties = isPlainObject(schema.properties) ? schema.properties : {};
+  if (Array.isArray(schema.required))
+    for (const key of schema.required)
+      if (typeof key === 'string' && !(key in value)) problems.push(`${path}.${key}: is required`);
+  for (const [key, item] of Object.entries(value)) {
+    if (key in properties) check(properties[key], item, `${path}.${key}`, problems);
+    else if (schema.additionalProperties === false)
+      problems.push(
+        `${path}.${key}: unknown key (known keys: ${Object.keys(properties).join(', ') || 'none'})`,
+      );
+    else if (schema.additionalProperties !== undefined)
+      check(schema.additionalProperties, item, `${path}.${key}`, problems);
   }
 }
 

@@ -11,7 +11,7 @@ import {
   disconnectInstancesOfDownNodes,
   expireDueInstances,
   type ChangedInstanceRow,
-} from '../../core/db/instances.js';
+} from './db/instance-sweeps.js';
 import { countHealthyNodes, markStaleNodesDown } from '../../core/db/nodes.js';
 import { releaseLeakedPorts, releasePortsOfInstances } from '../../core/db/ports.js';
 import { asSystem, type Transaction } from './db/user-context.js';
@@ -32,7 +32,8 @@ export interface MaintenanceOptions {
   pool: DatabasePool;
   agents: AgentResolver;
   config: MaintenanceConfig;
-  logger?: Logger;
+  /** The run's summary, and each stop request that failed. */
+  logger: Logger;
 }
 
 export interface MaintenanceSummary {
@@ -148,7 +149,7 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
 
   const leaked = await asSystem(pool, (tx) => releaseLeakedPorts(tx));
   if (leaked.length > 0)
-    logger?.info(
+    logger.info(
       { ports: leaked.map((p) => ({ nodeId: p.node_id, port: p.port })) },
       'released ports held by no live instance',
     );
@@ -183,7 +184,7 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
     } catch (error) {
       // Counted and logged; the agent's own expiry timer and reconcile loop stop it anyway.
       stopsFailed++;
-      logger?.warn(
+      logger.warn(
         { err: String(error), instanceId: row.id, nodeId: row.node_id },
         'could not ask the agent to stop an expired instance',
       );

@@ -5,7 +5,8 @@
 import type { DatabasePool } from 'slonik';
 import type { AgentResolver } from './agent-registry.js';
 import { insertEvent } from '../../core/db/events.js';
-import { lockLiveInstancesOnNode, reassignInstance } from '../../core/db/instances.js';
+import { reassignInstance } from './db/instance-changes.js';
+import { lockLiveInstancesOnNode } from './db/instance-sweeps.js';
 import { getNode, setNodeStatus, type NodeRow } from '../../core/db/nodes.js';
 import { placeInstance } from './db/placement.js';
 import { releasePortsOfInstance } from '../../core/db/ports.js';
@@ -26,7 +27,8 @@ export async function drainNode(options: {
   move: boolean;
   heartbeatFreshSeconds: number;
   startWaitMs: number;
-  logger?: Logger;
+  /** Told about moved instances whose agent did not take the start. */
+  logger: Logger;
 }): Promise<DrainResult> {
   const { pool, nodeId } = options;
   const moved: DrainResult['moved'] = [];
@@ -93,7 +95,7 @@ export async function drainNode(options: {
             ),
         )
         .catch((error: unknown) =>
-          options.logger?.warn(
+          options.logger.warn(
             { err: String(error), instanceId },
             'moved instance not started yet; its agent will reconcile it',
           ),

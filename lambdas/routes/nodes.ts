@@ -2,7 +2,6 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { NodeStatus } from '../../core/domain.js';
-import type { AgentResolver } from '../control/agent-registry.js';
 import { listNodes, type NodeRow } from '../../core/db/nodes.js';
 import { activateNode, drainNode } from '../control/node-drain.js';
 import { countPorts } from '../../core/db/ports.js';
@@ -130,7 +129,7 @@ export function registerNodeRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       };
       const result = await drainNode({
         pool: deps.pool,
-        agents: deps.agents ?? noAgents,
+        agents: deps.agents,
         nodeId: id,
         move: body.move,
         heartbeatFreshSeconds: deps.config.MINIMCP_NODE_STALE_SECONDS,
@@ -175,8 +174,3 @@ export function registerNodeRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     },
   );
 }
-
-/** Without agent clients (tests of other routes), moved instances start at their agent's next pass. */
-const noAgents: AgentResolver = () => {
-  throw new Error('no agent clients configured');
-};

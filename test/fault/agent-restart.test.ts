@@ -16,7 +16,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { findNodeByName } from '../../core/db/nodes.js';
+import { findNodeByName } from '../support/queries.js';
 import { releasePortsOfInstance } from '../../core/db/ports.js';
 import { findFreePort } from '../../infra/local/postgres-server.js';
 import { DIST_ROOT, randomPortRange } from '../support/agent-harness.js';

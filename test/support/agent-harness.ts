@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { startAgent, type RunningAgent } from '../../agent/agent.js';
 import { createAgentClient, type AgentClient } from '../../lambdas/control/agent-client.js';
 import { AgentConfigSchema, parseConfig } from '../../core/config.js';
-import { createLogger } from '../../core/logger.js';
+import { createLogger, type Logger } from '../../core/logger.js';
 import { findFreePort } from '../../infra/local/postgres-server.js';
 import { createTestCertificates, type TestCertificates } from './fake-agent.js';
 
@@ -47,6 +47,8 @@ export async function startAgentHarness(options: {
   env?: Record<string, string>;
   /** Where built-in server scripts resolve (default: dist/). */
   serversRoot?: string;
+  /** The agent's logger (default: warnings and errors to stdout). */
+  logger?: Logger;
 }): Promise<AgentHarness> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'minimcp-agent-'));
   const certificates = await createTestCertificates();
@@ -68,7 +70,7 @@ export async function startAgentHarness(options: {
   });
   const agent = await startAgent({
     config,
-    logger: createLogger({ level: 'warn', name: 'test-agent' }),
+    logger: options.logger ?? createLogger({ level: 'warn', name: 'test-agent' }),
     env: { MINIMCP_MASTER_KEY: masterKeyBase64 },
     tls: certificates.agent,
     serversRoot: options.serversRoot ?? DIST_ROOT,

@@ -1,7 +1,6 @@
 // The API over real HTTP for tests: the app from createApp, served by the
 // local server on 127.0.0.1:0, against a fresh database (the RLS-bound app
 // role), a local key provider with a random master key, and captured logs.
-import type { InstanceService } from '../../lambdas/control/instance-service.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { expect } from '@jest/globals';
 import { parseConfig, ApiConfigSchema, type ApiConfig } from '../../core/config.js';
@@ -15,10 +14,16 @@ import { createLogger } from '../../core/logger.js';
 import { hashPassword } from '../../lambdas/control/passwords.js';
 import type { RateLimiter } from '../../lambdas/control/rate-limit.js';
 import { issueToken } from '../../core/tokens.js';
+import type { AgentResolver } from '../../lambdas/control/agent-registry.js';
+import {
+  createInstanceService,
+  type InstanceService,
+} from '../../lambdas/control/instance-service.js';
 import { createApp, type App } from '../../lambdas/app.js';
 import type { AppDeps } from '../../lambdas/context.js';
 import { nodeClientIp, startApiServer } from '../../lambdas/local-server.js';
 import { PROBLEM_TYPE_BASE } from '../../lambdas/problem.js';
+import { instanceServiceConfig } from '../../lambdas/runtime.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 /** Cheap scrypt for fixtures: the hash string carries its parameters, so login still verifies. */
@@ -76,8 +81,37 @@ export interface StartTestApiOptions {
   authRateLimiter?: RateLimiter;
   /** Use this database (and leave it open on close) instead of a fresh one. */
   db?: TestDatabase;
-  /** Serve the instance routes with this service. */
+  /** Serve the instance routes with this service (default: one without agents). */
   instances?: InstanceService;
+  /** Clients of the node agents (default: none, see noAgents). */
+  agents?: AgentResolver;
+}
+
+/** Without agent clients (tests of other routes): every call fails as an unreachable agent's would. */
+export const noAgents: AgentResolver = () => {
+  throw new Error('no agent clients configured');
+};
+
+/** The app's complete dependencies from the basic ones, the rest from `options` or test defaults. */
+export function testAppDeps(
+  base: Pick<AppDeps, 'pool' | 'config' | 'cipher' | 'logger' | 'clientIp'>,
+  options: Pick<StartTestApiOptions, 'instances' | 'agents' | 'authRateLimiter'> = {},
+): AppDeps {
+  const agents = options.agents ?? noAgents;
+  const instances =
+    options.instances ??
+    createInstanceService({
+      pool: base.pool,
+      agents,
+      logger: base.logger,
+      config: instanceServiceConfig(base.config),
+    });
+  return {
+    ...base,
+    agents,
+    instances,
+    ...(options.authRateLimiter ? { authRateLimiter: options.authRateLimiter } : {}),
+  };
 }
 
 export async function send(
@@ -133,16 +167,9 @@ export async function startTestApi(options: StartTestApiOptions = {}): Promise<T
     level: config.LOG_LEVEL,
     destination: { write: (line: string) => void logs.push(line) },
   });
-  const deps: AppDeps = {
-    pool: db.app,
-    config,
-    cipher,
-    logger,
-    clientIp: nodeClientIp,
-    ...(options.authRateLimiter ? { authRateLimiter: options.authRateLimiter } : {}),
-    ...(options.instances ? { instances: options.instances } : {}),
-  };
-  const app = createApp(deps);
+  const app = createApp(
+    testAppDeps({ pool: db.app, config, cipher, logger, clientIp: nodeClientIp }, options),
+  );
   const server = await startApiServer(app, { host: '127.0.0.1', port: 0 });
 
   const createUser: TestApi['createUser'] = async (userOptions = {}) => {

@@ -4,24 +4,19 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import {
-  createAgentServiceImplementation,
-  createHealthService,
   loadAgentProto,
-  type AgentCallContext,
-  type AgentServiceHandlers,
-  type GetInstanceRequest,
   type HealthRequest,
-  type HealthService,
   type InstanceState,
-  type ListInstancesRequest,
-  type LogEntry,
-  type LogEntryInput,
   type StartInstanceRequest,
   type StopInstanceRequest,
-  type TailLogsRequest,
 } from '../../core/agent-contract.js';
-import type { LogLevel, LogSource } from '../../core/domain.js';
-import { NotFoundError } from '../../core/errors.js';
+import {
+  createAgentServiceImplementation,
+  createHealthService,
+  type AgentCallContext,
+  type AgentServiceHandlers,
+  type HealthService,
+} from '../../agent/node/grpc-service.js';
 import {
   AGENT_COMMON_NAME,
   CONTROL_PLANE_COMMON_NAME,
@@ -70,10 +65,7 @@ export interface FakeAgentOptions {
 export interface FakeAgentCalls {
   startInstance: StartInstanceRequest[];
   stopInstance: StopInstanceRequest[];
-  getInstance: GetInstanceRequest[];
-  listInstances: ListInstancesRequest[];
   health: HealthRequest[];
-  tailLogs: TailLogsRequest[];
 }
 
 export interface FakeAgent {
@@ -84,26 +76,15 @@ export interface FakeAgent {
   calls: FakeAgentCalls;
   /** What the default handlers know, by instance id (tests may seed or inspect it). */
   instances: Map<string, InstanceState>;
-  /** Appends a log line to an instance's buffer; following TailLogs calls get it at once. */
-  emitLog(
-    instanceId: string,
-    line: { message: string; level?: LogLevel; source?: LogSource },
-  ): LogEntry;
-  /** TailLogs streams the agent is serving right now (a cancelled one ends on the agent too). */
-  openTailLogs(): number;
   health: HealthService;
   stop(): Promise<void>;
 }
-
-const LEVEL_RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
 export async function startFakeAgent(options: FakeAgentOptions): Promise<FakeAgent> {
   const startDelayMs = options.startDelayMs ?? 0;
   const nodeName = options.nodeName ?? 'fake-agent';
   const startedAtUnixMs = Date.now();
   const instances = new Map<string, InstanceState>();
-  const logs = new Map<string, LogEntry[]>();
-  const followers = new Set<() => void>();
   const lifetime = new AbortController();
   const timers = new Set<NodeJS.Timeout>();
   const readyAt = new Map<string, number>();
@@ -112,36 +93,13 @@ export async function startFakeAgent(options: FakeAgentOptions): Promise<FakeAge
   const calls: FakeAgentCalls = {
     startInstance: [],
     stopInstance: [],
-    getInstance: [],
-    listInstances: [],
     health: [],
-    tailLogs: [],
   };
-
-  function emitLog(
-    instanceId: string,
-    line: { message: string; level?: LogLevel; source?: LogSource },
-  ): LogEntry {
-    const buffer = logs.get(instanceId) ?? [];
-    logs.set(instanceId, buffer);
-    const entry: LogEntry = {
-      instanceId,
-      sequence: buffer.length + 1,
-      timestampUnixMs: Date.now(),
-      level: line.level ?? 'info',
-      source: line.source ?? 'system',
-      message: line.message,
-    };
-    buffer.push(entry);
-    for (const wake of [...followers]) wake();
-    return entry;
-  }
 
   function markReady(instanceId: string): void {
     const state = instances.get(instanceId);
     if (state?.status !== 'starting') return;
     instances.set(instanceId, { ...state, status: 'running', ready: true });
-    emitLog(instanceId, { message: 'ready' });
   }
 
   /** Resolves after `ms`, or early when the call or the fake ends; never rejects. */
@@ -171,7 +129,6 @@ export async function startFakeAgent(options: FakeAgentOptions): Promise<FakeAge
         };
         instances.set(request.instanceId, state);
         readyAt.set(request.instanceId, Date.now() + startDelayMs);
-        emitLog(request.instanceId, { message: `spawned pid ${state.pid}` });
         if (startDelayMs === 0) markReady(request.instanceId);
         else {
           // Becomes ready on its own even if no call waits for it (like the real agent).
@@ -208,27 +165,7 @@ export async function startFakeAgent(options: FakeAgentOptions): Promise<FakeAge
         error: null,
       };
       instances.set(request.instanceId, state);
-      if (previous && previous.status !== 'stopped')
-        emitLog(request.instanceId, { message: `stopped (${request.reason})` });
       return { instance: state };
-    },
-
-    async getInstance(request) {
-      const state = instances.get(request.instanceId);
-      if (!state)
-        throw new NotFoundError(`instance ${request.instanceId} is not on node ${nodeName}`, {
-          instanceId: request.instanceId,
-        });
-      return { instance: state };
-    },
-
-    async listInstances(request) {
-      const wanted = new Set(request.instanceIds);
-      return {
-        instances: [...instances.values()].filter(
-          (state) => wanted.size === 0 || wanted.has(state.instanceId),
-        ),
-      };
     },
 
     async health() {
@@ -246,35 +183,6 @@ export async function startFakeAgent(options: FakeAgentOptions): Promise<FakeAge
         databaseReachable: true,
       };
     },
-
-    async *tailLogs(request, context) {
-      if (!instances.has(request.instanceId) && !logs.has(request.instanceId))
-        throw new NotFoundError(`instance ${request.instanceId} is not on node ${nodeName}`, {
-          instanceId: request.instanceId,
-        });
-      const minRank = request.minLevel === '' ? 0 : LEVEL_RANK[request.minLevel];
-      const buffer = (): LogEntry[] => logs.get(request.instanceId) ?? [];
-      const backlog = request.backlogLines === 0 ? [] : buffer().slice(-request.backlogLines);
-      for (const entry of backlog) if (LEVEL_RANK[entry.level] >= minRank) yield entry;
-      if (!request.follow) return;
-      let sent = buffer().length;
-      const ended = AbortSignal.any([context.signal, lifetime.signal]);
-      while (!ended.aborted) {
-        const fresh = buffer().slice(sent);
-        sent += fresh.length;
-        for (const entry of fresh) if (LEVEL_RANK[entry.level] >= minRank) yield entry;
-        if (fresh.length > 0) continue;
-        await new Promise<void>((resolve) => {
-          const wake = (): void => {
-            followers.delete(wake);
-            ended.removeEventListener('abort', wake);
-            resolve();
-          };
-          followers.add(wake);
-          ended.addEventListener('abort', wake);
-        });
-      }
-    },
   };
 
   const chosen: AgentServiceHandlers = { ...defaults, ...options.handlers };
@@ -288,33 +196,11 @@ export async function startFakeAgent(options: FakeAgentOptions): Promise<FakeAge
       calls.stopInstance.push(request);
       return chosen.stopInstance(request, context);
     },
-    getInstance: (request, context) => {
-      calls.getInstance.push(request);
-      return chosen.getInstance(request, context);
-    },
-    listInstances: (request, context) => {
-      calls.listInstances.push(request);
-      return chosen.listInstances(request, context);
-    },
     health: (request, context) => {
       calls.health.push(request);
       return chosen.health(request, context);
     },
-    tailLogs: (request, context) => {
-      calls.tailLogs.push(request);
-      return tracked(chosen.tailLogs(request, context));
-    },
   };
-
-  let openTailLogs = 0;
-  async function* tracked(source: AsyncIterable<LogEntryInput>): AsyncIterable<LogEntryInput> {
-    openTailLogs++;
-    try {
-      yield* source;
-    } finally {
-      openTailLogs--;
-    }
-  }
 
   const { agentService, healthService } = loadAgentProto();
   const health = createHealthService();
@@ -337,8 +223,6 @@ export async function startFakeAgent(options: FakeAgentOptions): Promise<FakeAge
     port,
     calls,
     instances,
-    emitLog,
-    openTailLogs: () => openTailLogs,
     health,
     async stop() {
       if (stopped) return;

@@ -23,6 +23,7 @@ import { createLogger, type LogLevelName } from '../../core/logger.js';
 import { findFreePort } from '../../infra/local/postgres-server.js';
 import { createApp, type App } from '../../lambdas/app.js';
 import { nodeClientIp, startApiServer, type ApiServer } from '../../lambdas/local-server.js';
+import { instanceServiceConfig } from '../../lambdas/runtime.js';
 import { DIST_ROOT, randomPortRange } from './agent-harness.js';
 import { send, type ApiResponse, type RequestOptions } from './api.js';
 import { createTestCertificates } from './fake-agent.js';
@@ -146,11 +147,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       pool: appPool,
       agents: registry.forNode,
       logger,
-      config: {
-        heartbeatFreshSeconds: apiConfig.MINIMCP_NODE_STALE_SECONDS,
-        startWaitMs: apiConfig.MINIMCP_START_WAIT_MS,
-        notifyWaitMs: apiConfig.MINIMCP_AGENT_STOP_WAIT_MS,
-      },
+      config: instanceServiceConfig(apiConfig),
     });
     const app = createApp({
       pool: appPool,

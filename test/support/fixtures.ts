@@ -2,9 +2,10 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import { insertInstance, type InstanceRow } from '../../core/db/instances.js';
-import { getTypeByName } from '../../core/db/mcp-types.js';
-import { findNodeByName, registerNode, type NodeRow } from '../../core/db/nodes.js';
+import { type InstanceRow } from '../../core/db/instances.js';
+import { insertInstance } from '../../lambdas/control/db/instance-changes.js';
+import { getTypeByName, findNodeByName } from './queries.js';
+import { registerNode, type NodeRow } from '../../core/db/nodes.js';
 import { insertUser, type UserRow } from '../../lambdas/control/db/users.js';
 import { issueToken } from '../../core/tokens.js';
 

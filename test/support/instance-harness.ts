@@ -4,11 +4,11 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
-import type { AgentServiceHandlers } from '../../core/agent-contract.js';
+import type { AgentServiceHandlers } from '../../agent/node/grpc-service.js';
 import { createAgentRegistry, type AgentRegistry } from '../../lambdas/control/agent-registry.js';
 import { insertEvent } from '../../core/db/events.js';
-import { insertInstance } from '../../core/db/instances.js';
-import { getTypeByName } from '../../core/db/mcp-types.js';
+import { insertInstance } from '../../lambdas/control/db/instance-changes.js';
+import { getTypeByName } from './queries.js';
 import { registerNode, type NodeRow } from '../../core/db/nodes.js';
 import { claimFreePort, releasePortsOfInstance } from '../../core/db/ports.js';
 import type { InstanceStatus } from '../../core/domain.js';
@@ -17,6 +17,7 @@ import {
   type InstanceService,
   type InstanceServiceConfig,
 } from '../../lambdas/control/instance-service.js';
+import { createLogger } from '../../core/logger.js';
 import { issueToken } from '../../core/tokens.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import {
@@ -183,6 +184,8 @@ export async function createHarness(options: { poolSize?: number } = {}): Promis
       return createInstanceService({
         pool: db.app,
         agents: registry.forNode,
+        // Quiet, as before the logger was required: tests assert on rows and answers.
+        logger: createLogger({ level: 'silent' }),
         config: { heartbeatFreshSeconds: 60, startWaitMs: 2_000, notifyWaitMs: 1_000, ...config },
         ...(clock ? { clock } : {}),
       });

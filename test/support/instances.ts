@@ -4,8 +4,8 @@ import { randomUUID } from 'node:crypto';
 import type { CommonQueryMethods, DatabasePool } from 'slonik';
 import { sql } from 'slonik';
 import { insertEvent } from '../../core/db/events.js';
-import { insertInstance } from '../../core/db/instances.js';
-import { getTypeByName } from '../../core/db/mcp-types.js';
+import { insertInstance } from '../../lambdas/control/db/instance-changes.js';
+import { getTypeByName } from './queries.js';
 import { placeInstance } from '../../lambdas/control/db/placement.js';
 import { issueToken } from '../../core/tokens.js';
 

@@ -39,12 +39,6 @@ export async function insertUser(
   }
 }
 
-export async function findUser(db: CommonQueryMethods, id: string): Promise<UserRow | null> {
-  return db.maybeOne(
-    sql.type(UserRow)`SELECT ${userColumns} FROM users WHERE id = ${id} AND deleted_at IS NULL`,
-  );
-}
-
 /** What a login needs: the hash and whether the account may sign in. */
 export const UserCredentialsRow = z.object({
   id: z.string().uuid(),

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { createDatabasePool, type DatabasePool } from '../../../core/db/pool.js';
-import { findNodeByName } from '../../../core/db/nodes.js';
+import { createLogger } from '../../../core/logger.js';
+import { findNodeByName } from '../../support/queries.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { makeUser } from '../../support/fixtures.js';
 import { startAgentHarness, type AgentHarness } from '../../support/agent-harness.js';
@@ -24,12 +25,25 @@ describe('host agent', () => {
   let harness: AgentHarness;
   let userId: string;
   let nodeName: string;
+  /** Every line the agent logged; warnings and errors also go to stdout, as by default. */
+  const agentLog: Record<string, unknown>[] = [];
+  const logger = createLogger({
+    level: 'info',
+    name: 'test-agent',
+    destination: {
+      write(line: string) {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        agentLog.push(entry);
+        if (entry.level !== 'info') process.stdout.write(line);
+      },
+    },
+  });
 
   beforeAll(async () => {
     db = await createTestDatabase();
     userId = (await makeUser(db.owner)).id;
     nodeName = `agent-test-${process.pid}`;
-    harness = await startAgentHarness({ databaseUrl: db.agentUrl, nodeName });
+    harness = await startAgentHarness({ databaseUrl: db.agentUrl, nodeName, logger });
   });
   afterAll(async () => {
     await harness?.stop().catch(() => undefined);
@@ -151,6 +165,41 @@ describe('host agent', () => {
     await harness.client.stopInstance({ instanceId: instance.id, reason: 'STOP_REASON_DELETED' });
     expect(await portOpen(instance.port)).toBe(false);
     await waitFor('child gone', () => processGone(started.instance.pid));
+  });
+
+  it("logs each command with the caller's request id, so one create can be followed from the API into the agent", async () => {
+    const instance = await createInstanceRow(db.owner, { userId });
+    // What the API's instance service sends: its own request id (lambdas/control/instance-service.ts).
+    await harness.client.startInstance({
+      instanceId: instance.id,
+      requestId: 'req-create-1',
+      reason: 'START_REASON_CREATED',
+    });
+    await db.owner.query(
+      sql.unsafe`UPDATE mcp_instances SET deleted_at = now() WHERE id = ${instance.id}`,
+    );
+    await harness.client.stopInstance({
+      instanceId: instance.id,
+      requestId: 'req-delete-1',
+      reason: 'STOP_REASON_DELETED',
+    });
+
+    expect(agentLog).toContainEqual(
+      expect.objectContaining({
+        msg: 'StartInstance answered',
+        request_id: 'req-create-1',
+        instance_id: instance.id,
+        status: 'running',
+      }),
+    );
+    expect(agentLog).toContainEqual(
+      expect.objectContaining({
+        msg: 'StopInstance answered',
+        request_id: 'req-delete-1',
+        instance_id: instance.id,
+        stopped_as: 'deleted',
+      }),
+    );
   });
 
   it('ships the child stderr and its lifecycle records to mcp_logs with the key redacted', async () => {

@@ -6,7 +6,7 @@ import { createDatabasePool } from '../../../core/db/pool.js';
 import { createLogger } from '../../../core/logger.js';
 import { createApp } from '../../../lambdas/app.js';
 import { nodeClientIp, startApiServer } from '../../../lambdas/local-server.js';
-import { expectProblem, send, startTestApi, type TestApi } from '../../support/api.js';
+import { expectProblem, send, startTestApi, testAppDeps, type TestApi } from '../../support/api.js';
 
 let api: TestApi;
 let user: Awaited<ReturnType<TestApi['createUserWithToken']>>;
@@ -65,13 +65,15 @@ describe('GET /v1/health', () => {
     target.port = String(relay.port);
     const pool = await createDatabasePool(target.toString(), { connectionTimeoutMs: 2_000 });
     const logs: string[] = [];
-    const app = createApp({
-      config: api.config,
-      cipher: api.cipher,
-      clientIp: nodeClientIp,
-      pool,
-      logger: createLogger({ destination: { write: (l: string) => void logs.push(l) } }),
-    });
+    const app = createApp(
+      testAppDeps({
+        config: api.config,
+        cipher: api.cipher,
+        clientIp: nodeClientIp,
+        pool,
+        logger: createLogger({ destination: { write: (l: string) => void logs.push(l) } }),
+      }),
+    );
     const server = await startApiServer(app, { host: '127.0.0.1', port: 0 });
     try {
       expect((await send(server.url, 'GET', '/v1/health')).status).toBe(200);
@@ -130,6 +132,16 @@ describe('GET /v1/openapi.json', () => {
         'GET /v1/nodes',
         'POST /v1/nodes/{id}/drain',
         'POST /v1/nodes/{id}/activate',
+        // Registered always: the app's dependencies are complete (issue 17).
+        'POST /v1/instances',
+        'GET /v1/instances',
+        'GET /v1/instances/{id}',
+        'DELETE /v1/instances/{id}',
+        'POST /v1/instances/{id}/extend',
+        'POST /v1/instances/{id}/restore',
+        'POST /v1/instances/{id}/token',
+        'GET /v1/instances/{id}/logs',
+        'GET /v1/instances/{id}/events',
       ].sort(),
     );
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });

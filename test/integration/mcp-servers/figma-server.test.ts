@@ -1,9 +1,9 @@
 // The Figma MCP server over stdio against a fake Figma REST v1: every tool's
 // request and result, tree trimming, list windows, error mapping (Figma's 403
 // for bad tokens, 404, 429 with Retry-After), and that the token never leaks.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { startFakeUpstream, type FakeUpstream } from '../../support/fake-upstream.js';
-import { startMcpChild, textOf, type McpChild } from '../../support/mcp-child.js';
+import { describe, expect, test } from '@jest/globals';
+import { textOf } from '../../support/mcp-child.js';
+import { useServerUnderTest } from '../../support/server-under-test.js';
 
 const TOKEN = 'figd_TestPersonalAccessToken_0123456789';
 const FILE_KEY = 'hCz3YQj4XkZ1a2b3c4d5e6';
@@ -57,32 +57,17 @@ const file = {
 };
 
 describe('Figma MCP server', () => {
-  let upstream: FakeUpstream;
-  let child: McpChild;
-
-  const call = async (name: string, args: Record<string, unknown> = {}) => {
-    const result = await child.callTool(name, args);
-    expect(JSON.stringify(result)).not.toContain(TOKEN);
-    return result;
-  };
-
-  beforeAll(async () => {
-    upstream = await startFakeUpstream({ headers: { 'x-figma-token': TOKEN } });
-    child = await startMcpChild('figma', {
-      MINIMCP_API_KEY: TOKEN,
-      MINIMCP_UPSTREAM_URL: upstream.url,
-      // The seeded template says v2; the server keeps to /v1, where these endpoints live.
-      MINIMCP_CONFIG: JSON.stringify({ api_version: 'v2', max_retries: 1 }),
-    });
+  const server = useServerUnderTest({
+    server: 'figma',
+    key: TOKEN,
+    // The seeded template says v2; the server keeps to /v1, where these endpoints live.
+    config: { api_version: 'v2', max_retries: 1 },
+    upstreamHeaders: { 'x-figma-token': TOKEN },
   });
-  afterEach(() => upstream.verify());
-  afterAll(async () => {
-    await child?.close();
-    await upstream?.close();
-  });
+  const { call } = server;
 
   test('lists its nine tools with annotations', async () => {
-    const { tools } = await child.client.listTools();
+    const { tools } = await server.child.client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(
       [
         'get_file',
@@ -105,7 +90,7 @@ describe('Figma MCP server', () => {
   });
 
   test('get_file accepts a file URL and returns a tree trimmed to depth and node budget', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `/v1/files/${FILE_KEY}`, query: { depth: '2' } },
       { json: file },
     );
@@ -167,7 +152,7 @@ describe('Figma MCP server', () => {
   });
 
   test('get_file_nodes takes URL-style ids and marks missing nodes', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `/v1/files/${FILE_KEY}/nodes`, query: { ids: '1:2,9:9', depth: '3' } },
       {
         json: {
@@ -221,7 +206,7 @@ describe('Figma MCP server', () => {
   });
 
   test('render_images asks for the format and scale and returns one URL per node', async () => {
-    upstream.expect(
+    server.upstream.expect(
       {
         method: 'GET',
         path: `/v1/images/${FILE_KEY}`,
@@ -257,7 +242,7 @@ describe('Figma MCP server', () => {
   });
 
   test('render_images reports a render error', async () => {
-    upstream.expect(
+    server.upstream.expect(
       {
         method: 'GET',
         path: `/v1/images/${FILE_KEY}`,
@@ -312,7 +297,7 @@ describe('Figma MCP server', () => {
   ];
 
   test('list_comments returns a window of comments in Markdown with a next offset', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `/v1/files/${FILE_KEY}/comments`, query: { as_md: 'true' } },
       { json: { comments } },
     );
@@ -337,7 +322,7 @@ describe('Figma MCP server', () => {
   });
 
   test('list_comments can leave out resolved threads and reach the last window', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `/v1/files/${FILE_KEY}/comments`, query: { as_md: 'true' } },
       { json: { comments } },
     );
@@ -356,7 +341,7 @@ describe('Figma MCP server', () => {
   });
 
   test('post_comment pins a new comment to a node', async () => {
-    upstream.expect(
+    server.upstream.expect(
       {
         method: 'POST',
         path: `/v1/files/${FILE_KEY}/comments`,
@@ -399,7 +384,7 @@ describe('Figma MCP server', () => {
   });
 
   test('post_comment replies to a comment', async () => {
-    upstream.expect(
+    server.upstream.expect(
       {
         method: 'POST',
         path: `/v1/files/${FILE_KEY}/comments`,
@@ -438,7 +423,7 @@ describe('Figma MCP server', () => {
   });
 
   test('list_team_projects lists the projects', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: '/v1/teams/1234567890/projects' },
       {
         json: {
@@ -469,7 +454,7 @@ describe('Figma MCP server', () => {
       thumbnail_url: `https://s3-alpha.figma.com/thumbnails/${i}`,
       last_modified: '2024-05-01T10:00:00Z',
     }));
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: '/v1/projects/4242/files' },
       { json: { name: 'Checkout', files } },
     );
@@ -498,7 +483,7 @@ describe('Figma MCP server', () => {
   });
 
   test('list_file_components returns the published components', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `/v1/files/${FILE_KEY}/components` },
       {
         json: {
@@ -562,7 +547,7 @@ describe('Figma MCP server', () => {
       updated_at: '2024-05-01T00:00:00Z',
       sort_position: String(i),
     }));
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `/v1/files/${FILE_KEY}/styles` },
       { json: { status: 200, error: false, meta: { styles } } },
     );
@@ -587,7 +572,7 @@ describe('Figma MCP server', () => {
   });
 
   test('an invalid token (Figma answers 403) is reported as bad credentials', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: '/v1/teams/1/projects' },
       { status: 403, json: { status: 403, err: 'Invalid token' } },
     );
@@ -599,7 +584,7 @@ describe('Figma MCP server', () => {
   });
 
   test('a file the token cannot reach (404) is reported as not found', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: '/v1/files/MissingFileKey123/comments', query: { as_md: 'true' } },
       { status: 404, json: { status: 404, err: 'Not found' } },
     );
@@ -613,7 +598,7 @@ describe('Figma MCP server', () => {
   });
 
   test('a rate limit (429) longer than the retry window is reported with its reset and plan', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `/v1/files/${FILE_KEY}/styles` },
       {
         status: 429,
@@ -636,7 +621,7 @@ describe('Figma MCP server', () => {
   });
 
   test('a short rate limit is waited out and retried', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: '/v1/teams/1/projects' },
       {
         status: 429,
@@ -644,7 +629,7 @@ describe('Figma MCP server', () => {
         headers: { 'retry-after': '0' },
       },
     );
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: '/v1/teams/1/projects' },
       { json: { name: 'T', projects: [] } },
     );
@@ -655,7 +640,7 @@ describe('Figma MCP server', () => {
   });
 
   test('stderr never carries the token', () => {
-    expect(child.stderr()).toContain('"msg":"upstream request failed"');
-    expect(child.stderr()).not.toContain(TOKEN);
+    expect(server.child.stderr()).toContain('"msg":"upstream request failed"');
+    expect(server.child.stderr()).not.toContain(TOKEN);
   });
 });

@@ -1,9 +1,9 @@
 // The GitHub MCP server over stdio against a fake GitHub REST v3: every tool's
 // request and result, error mapping (401, 403 scopes, 404, 422, rate limits,
 // 5xx, timeouts), retries, pagination, and that the token never leaks.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { startFakeUpstream, type FakeUpstream } from '../../support/fake-upstream.js';
-import { startMcpChild, textOf, type McpChild } from '../../support/mcp-child.js';
+import { describe, expect, test } from '@jest/globals';
+import { textOf } from '../../support/mcp-child.js';
+import { useServerUnderTest } from '../../support/server-under-test.js';
 
 const TOKEN = 'ghp_TestToken_0123456789abcdefghijklmnop';
 
@@ -87,38 +87,21 @@ const link = (url: string, path: string, next: number, last: number, extra = '')
   `<${url}${path}?${extra}page=${next}>; rel="next", <${url}${path}?${extra}page=${last}>; rel="last"`;
 
 describe('GitHub MCP server', () => {
-  let upstream: FakeUpstream;
-  let child: McpChild;
-
-  const call = async (name: string, args: Record<string, unknown> = {}) => {
-    const result = await child.callTool(name, args);
-    expect(JSON.stringify(result)).not.toContain(TOKEN);
-    return result;
-  };
-
-  beforeAll(async () => {
-    upstream = await startFakeUpstream({
-      headers: {
-        authorization: `Bearer ${TOKEN}`,
-        accept: 'application/vnd.github+json',
-        'x-github-api-version': '2022-11-28',
-        'user-agent': 'MiniMCP-GitHub-MCP/0.1',
-      },
-    });
-    child = await startMcpChild('github', {
-      MINIMCP_API_KEY: TOKEN,
-      MINIMCP_UPSTREAM_URL: upstream.url,
-      MINIMCP_CONFIG: JSON.stringify({ api_version: 'v3', timeout_ms: 2500, max_retries: 1 }),
-    });
+  const server = useServerUnderTest({
+    server: 'github',
+    key: TOKEN,
+    config: { api_version: 'v3', timeout_ms: 2500, max_retries: 1 },
+    upstreamHeaders: {
+      authorization: `Bearer ${TOKEN}`,
+      accept: 'application/vnd.github+json',
+      'x-github-api-version': '2022-11-28',
+      'user-agent': 'MiniMCP-GitHub-MCP/0.1',
+    },
   });
-  afterEach(() => upstream.verify());
-  afterAll(async () => {
-    await child?.close();
-    await upstream?.close();
-  });
+  const { call } = server;
 
   test('lists its thirteen tools with annotations', async () => {
-    const { tools } = await child.client.listTools();
+    const { tools } = await server.child.client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(
       [
         'add_issue_comment',
@@ -159,7 +142,7 @@ describe('GitHub MCP server', () => {
 
   describe('tools', () => {
     test('search_repositories passes the query and paginates with the Link header', async () => {
-      upstream.expect(
+      server.upstream.expect(
         {
           method: 'GET',
           path: '/search/repositories',
@@ -223,7 +206,10 @@ describe('GitHub MCP server', () => {
     });
 
     test('get_repository returns the repository details', async () => {
-      upstream.expect({ method: 'GET', path: '/repos/octocat/Hello-World' }, { json: repository });
+      server.upstream.expect(
+        { method: 'GET', path: '/repos/octocat/Hello-World' },
+        { json: repository },
+      );
 
       const result = await call('get_repository', { owner: 'octocat', repo: 'Hello-World' });
 
@@ -237,7 +223,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('list_issues filters, leaves out pull requests and reports the last page', async () => {
-      upstream.expect(
+      server.upstream.expect(
         {
           method: 'GET',
           path: '/repos/octocat/Hello-World/issues',
@@ -290,11 +276,11 @@ describe('GitHub MCP server', () => {
     });
 
     test('get_issue returns the body and a page of comments', async () => {
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: '/repos/octocat/Hello-World/issues/1347' },
         { json: issue(1347, { comments: 3 }) },
       );
-      upstream.expect(
+      server.upstream.expect(
         {
           method: 'GET',
           path: '/repos/octocat/Hello-World/issues/1347/comments',
@@ -311,7 +297,13 @@ describe('GitHub MCP server', () => {
             },
           ],
           headers: {
-            link: link(upstream.url, '/repositories/1/issues/1347/comments', 2, 2, 'per_page=2&'),
+            link: link(
+              server.upstream.url,
+              '/repositories/1/issues/1347/comments',
+              2,
+              2,
+              'per_page=2&',
+            ),
           },
         },
       );
@@ -334,7 +326,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('get_issue trims a huge body with a marker', async () => {
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: '/repos/octocat/Hello-World/issues/7' },
         { json: issue(7, { body: 'x'.repeat(25_000) }) },
       );
@@ -351,7 +343,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('create_issue posts the fields as JSON', async () => {
-      upstream.expect(
+      server.upstream.expect(
         {
           method: 'POST',
           path: '/repos/octocat/Hello-World/issues',
@@ -382,7 +374,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('update_issue sends only the fields given', async () => {
-      upstream.expect(
+      server.upstream.expect(
         {
           method: 'PATCH',
           path: '/repos/octocat/Hello-World/issues/1347',
@@ -424,7 +416,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('add_issue_comment posts the body', async () => {
-      upstream.expect(
+      server.upstream.expect(
         {
           method: 'POST',
           path: '/repos/octocat/Hello-World/issues/1347/comments',
@@ -459,7 +451,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('list_pull_requests filters by base and paginates', async () => {
-      upstream.expect(
+      server.upstream.expect(
         {
           method: 'GET',
           path: '/repos/octocat/Hello-World/pulls',
@@ -475,7 +467,13 @@ describe('GitHub MCP server', () => {
         {
           json: [pull(1347, { merged_at: null })],
           headers: {
-            link: link(upstream.url, '/repos/octocat/Hello-World/pulls', 2, 5, 'per_page=1&'),
+            link: link(
+              server.upstream.url,
+              '/repos/octocat/Hello-World/pulls',
+              2,
+              5,
+              'per_page=1&',
+            ),
           },
         },
       );
@@ -503,7 +501,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('get_pull_request returns files, trimmed patches and a diff summary', async () => {
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: '/repos/octocat/Hello-World/pulls/1347' },
         {
           json: pull(1347, {
@@ -517,7 +515,7 @@ describe('GitHub MCP server', () => {
           }),
         },
       );
-      upstream.expect(
+      server.upstream.expect(
         {
           method: 'GET',
           path: '/repos/octocat/Hello-World/pulls/1347/files',
@@ -593,7 +591,7 @@ describe('GitHub MCP server', () => {
 
     test('get_file_contents decodes a file at a ref, encoding the path', async () => {
       const text = 'export const greeting = "héllo";\n'.repeat(3);
-      upstream.expect(
+      server.upstream.expect(
         {
           method: 'GET',
           path: '/repos/octocat/Hello-World/contents/src/my%20dir/index.ts',
@@ -635,7 +633,7 @@ describe('GitHub MCP server', () => {
 
     test('get_file_contents trims long files and reports binary ones', async () => {
       const long = 'a'.repeat(1_500);
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: '/repos/octocat/Hello-World/contents/long.txt' },
         {
           json: {
@@ -649,7 +647,7 @@ describe('GitHub MCP server', () => {
           },
         },
       );
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: '/repos/octocat/Hello-World/contents/logo.png' },
         {
           json: {
@@ -687,7 +685,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('get_file_contents lists a directory', async () => {
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: '/repos/octocat/Hello-World/contents/' },
         {
           json: [
@@ -723,7 +721,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('search_code asks for text matches and returns fragments', async () => {
-      upstream.expect(
+      server.upstream.expect(
         {
           method: 'GET',
           path: '/search/code',
@@ -770,7 +768,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('list_commits filters by path and time and paginates', async () => {
-      upstream.expect(
+      server.upstream.expect(
         {
           method: 'GET',
           path: '/repos/octocat/Hello-World/commits',
@@ -804,7 +802,13 @@ describe('GitHub MCP server', () => {
             },
           ],
           headers: {
-            link: link(upstream.url, '/repos/octocat/Hello-World/commits', 4, 9, 'per_page=1&'),
+            link: link(
+              server.upstream.url,
+              '/repos/octocat/Hello-World/commits',
+              4,
+              9,
+              'per_page=1&',
+            ),
           },
         },
       );
@@ -837,7 +841,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('get_authenticated_user reads the scopes and the rate limit', async () => {
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: '/user' },
         {
           json: {
@@ -871,7 +875,7 @@ describe('GitHub MCP server', () => {
 
   describe('upstream failures', () => {
     test('bad credentials (401) become a clear error that never repeats the token', async () => {
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: '/user' },
         // An upstream that echoes the token back must not get it into the result or the logs.
         {
@@ -893,7 +897,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('not found (404) names the request and the scopes GitHub wanted', async () => {
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: '/repos/octocat/secret' },
         {
           status: 404,
@@ -913,7 +917,7 @@ describe('GitHub MCP server', () => {
 
     test('an exhausted rate limit (403) is reported with its reset time, without retrying', async () => {
       const reset = Math.floor(Date.now() / 1000) + 3600;
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: '/repos/octocat/Hello-World' },
         {
           status: 403,
@@ -937,7 +941,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('a secondary rate limit (429 with Retry-After) is waited out and retried', async () => {
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: '/repos/octocat/Hello-World' },
         {
           status: 429,
@@ -945,7 +949,10 @@ describe('GitHub MCP server', () => {
           headers: { 'retry-after': '1' },
         },
       );
-      upstream.expect({ method: 'GET', path: '/repos/octocat/Hello-World' }, { json: repository });
+      server.upstream.expect(
+        { method: 'GET', path: '/repos/octocat/Hello-World' },
+        { json: repository },
+      );
 
       const result = await call('get_repository', { owner: 'octocat', repo: 'Hello-World' });
 
@@ -955,7 +962,7 @@ describe('GitHub MCP server', () => {
 
     test('a rate limit that outlasts the retries reports the reset time', async () => {
       for (let i = 0; i < 2; i++)
-        upstream.expect(
+        server.upstream.expect(
           {
             method: 'GET',
             path: '/search/code',
@@ -974,11 +981,14 @@ describe('GitHub MCP server', () => {
     });
 
     test('a 5xx on a read is retried', async () => {
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: '/repos/octocat/Hello-World' },
         { status: 502, text: 'Bad Gateway' },
       );
-      upstream.expect({ method: 'GET', path: '/repos/octocat/Hello-World' }, { json: repository });
+      server.upstream.expect(
+        { method: 'GET', path: '/repos/octocat/Hello-World' },
+        { json: repository },
+      );
 
       const result = await call('get_repository', { owner: 'octocat', repo: 'Hello-World' });
 
@@ -986,7 +996,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('a 5xx on a create is not retried, so no duplicate issue is made', async () => {
-      upstream.expect(
+      server.upstream.expect(
         { method: 'POST', path: '/repos/octocat/Hello-World/issues', json: { title: 'Once' } },
         { status: 500, json: { message: 'Server Error' } },
       );
@@ -1004,7 +1014,7 @@ describe('GitHub MCP server', () => {
     });
 
     test('validation errors (422) list what GitHub objected to', async () => {
-      upstream.expect(
+      server.upstream.expect(
         {
           method: 'POST',
           path: '/repos/octocat/Hello-World/issues',
@@ -1038,8 +1048,8 @@ describe('GitHub MCP server', () => {
     });
 
     test('a GitHub that does not answer times out with a clear error', async () => {
-      upstream.expect({ method: 'GET', path: '/repos/octocat/slow' }, { hang: true });
-      upstream.expect({ method: 'GET', path: '/repos/octocat/slow' }, { hang: true });
+      server.upstream.expect({ method: 'GET', path: '/repos/octocat/slow' }, { hang: true });
+      server.upstream.expect({ method: 'GET', path: '/repos/octocat/slow' }, { hang: true });
 
       const result = await call('get_repository', { owner: 'octocat', repo: 'slow' });
 
@@ -1050,7 +1060,10 @@ describe('GitHub MCP server', () => {
     });
 
     test('a response of the wrong shape is reported, not crashed on', async () => {
-      upstream.expect({ method: 'GET', path: '/repos/octocat/odd' }, { json: { full_name: 42 } });
+      server.upstream.expect(
+        { method: 'GET', path: '/repos/octocat/odd' },
+        { json: { full_name: 42 } },
+      );
 
       const result = await call('get_repository', { owner: 'octocat', repo: 'odd' });
 
@@ -1068,7 +1081,7 @@ describe('GitHub MCP server', () => {
   });
 
   test('stderr carries request logs but never the token', () => {
-    const stderr = child.stderr();
+    const stderr = server.child.stderr();
     expect(stderr).toContain('"msg":"upstream request failed"');
     expect(stderr).toContain('[REDACTED]');
     expect(stderr).not.toContain(TOKEN);

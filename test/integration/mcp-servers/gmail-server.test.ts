@@ -1,13 +1,10 @@
 // The Gmail MCP server over stdio against a fake Gmail API v1 and OAuth token
 // endpoint: every tool's request and result, MIME decoding and building, token
 // refresh, error mapping, pagination, and that no credential ever leaks.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import {
-  startFakeUpstream,
-  type FakeUpstream,
-  type RecordedRequest,
-} from '../../support/fake-upstream.js';
-import { startMcpChild, textOf, type McpChild } from '../../support/mcp-child.js';
+import { describe, expect, test } from '@jest/globals';
+import type { RecordedRequest } from '../../support/fake-upstream.js';
+import { textOf } from '../../support/mcp-child.js';
+import { useServerUnderTest } from '../../support/server-under-test.js';
 
 const API = '/gmail/v1/users/me';
 const b64 = (text: string, encoding: BufferEncoding = 'utf8'): string =>
@@ -122,31 +119,16 @@ const splitMessage = (raw: string): { headers: string; body: string } => {
 
 describe('Gmail MCP server with an access token', () => {
   const TOKEN = 'ya29.a0AfH6SMBbare-access-token-value';
-  let upstream: FakeUpstream;
-  let child: McpChild;
-
-  const call = async (name: string, args: Record<string, unknown> = {}) => {
-    const result = await child.callTool(name, args);
-    expect(JSON.stringify(result)).not.toContain(TOKEN);
-    return result;
-  };
-
-  beforeAll(async () => {
-    upstream = await startFakeUpstream({ headers: { authorization: `Bearer ${TOKEN}` } });
-    child = await startMcpChild('gmail', {
-      MINIMCP_API_KEY: TOKEN,
-      MINIMCP_UPSTREAM_URL: upstream.url,
-      MINIMCP_CONFIG: JSON.stringify({ api_version: 'v1', max_retries: 1 }),
-    });
+  const server = useServerUnderTest({
+    server: 'gmail',
+    key: TOKEN,
+    config: { api_version: 'v1', max_retries: 1 },
+    upstreamHeaders: { authorization: `Bearer ${TOKEN}` },
   });
-  afterEach(() => upstream.verify());
-  afterAll(async () => {
-    await child?.close();
-    await upstream?.close();
-  });
+  const { call } = server;
 
   test('lists its eight tools with annotations', async () => {
-    const { tools } = await child.client.listTools();
+    const { tools } = await server.child.client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(
       [
         'create_draft',
@@ -169,7 +151,7 @@ describe('Gmail MCP server with an access token', () => {
   });
 
   test("search_messages lists a page and fetches each message's headers", async () => {
-    upstream.expect(
+    server.upstream.expect(
       {
         method: 'GET',
         path: `${API}/messages`,
@@ -196,7 +178,7 @@ describe('Gmail MCP server with an access token', () => {
       ['m1', 'Hello'],
       ['m2', 'Invoice'],
     ] as const)
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: `${API}/messages/${id}`, query: metadata },
         {
           json: {
@@ -255,7 +237,7 @@ describe('Gmail MCP server with an access token', () => {
   });
 
   test('search_messages with no match returns an empty page', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `${API}/messages`, query: { q: 'nothing', maxResults: '10' } },
       { json: { resultSizeEstimate: 0 } },
     );
@@ -270,7 +252,7 @@ describe('Gmail MCP server with an access token', () => {
   });
 
   test('get_message decodes the plain body in its charset and lists attachments', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `${API}/messages/18c2f0a1b2c3d4e5`, query: { format: 'full' } },
       { json: fullMessage },
     );
@@ -310,7 +292,7 @@ describe('Gmail MCP server with an access token', () => {
 
   test('get_message converts an HTML-only body to text and trims it', async () => {
     const html = `<html><head><style>p{}</style></head><body><p>Hello &amp; welcome</p><ul><li>One</li><li>Two</li></ul><p>${'z'.repeat(800)}</p></body></html>`;
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `${API}/messages/h1`, query: { format: 'full' } },
       { json: htmlOnlyMessage('h1', html) },
     );
@@ -332,7 +314,7 @@ describe('Gmail MCP server with an access token', () => {
   });
 
   test('get_thread reads every message of the conversation', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `${API}/threads/18c2f0a1b2c3d4e0`, query: { format: 'full' } },
       {
         json: {
@@ -359,7 +341,7 @@ describe('Gmail MCP server with an access token', () => {
   });
 
   test('list_labels returns ids, names and types', async () => {
-    upstream.expect({ method: 'GET', path: `${API}/labels` }, { json: labels });
+    server.upstream.expect({ method: 'GET', path: `${API}/labels` }, { json: labels });
 
     const result = await call('list_labels');
 
@@ -373,8 +355,8 @@ describe('Gmail MCP server with an access token', () => {
   });
 
   test('modify_labels resolves label names to ids', async () => {
-    upstream.expect({ method: 'GET', path: `${API}/labels` }, { json: labels });
-    upstream.expect(
+    server.upstream.expect({ method: 'GET', path: `${API}/labels` }, { json: labels });
+    server.upstream.expect(
       {
         method: 'POST',
         path: `${API}/messages/18c2f0a1b2c3d4e5/modify`,
@@ -397,7 +379,7 @@ describe('Gmail MCP server with an access token', () => {
   });
 
   test('modify_labels refuses an unknown label before changing anything', async () => {
-    upstream.expect({ method: 'GET', path: `${API}/labels` }, { json: labels });
+    server.upstream.expect({ method: 'GET', path: `${API}/labels` }, { json: labels });
 
     const result = await call('modify_labels', { message_id: 'm1', add: ['Holidays'] });
 
@@ -407,7 +389,7 @@ describe('Gmail MCP server with an access token', () => {
 
   test('create_draft saves an RFC 2822 message with encoded headers in the thread', async () => {
     let raw = '';
-    upstream.expect(
+    server.upstream.expect(
       {
         method: 'POST',
         path: `${API}/drafts`,
@@ -456,7 +438,7 @@ describe('Gmail MCP server with an access token', () => {
 
   test('send_message sends a multipart message with text and HTML', async () => {
     let raw = '';
-    upstream.expect(
+    server.upstream.expect(
       {
         method: 'POST',
         path: `${API}/messages/send`,
@@ -513,7 +495,7 @@ describe('Gmail MCP server with an access token', () => {
   });
 
   test('trash_message moves the message to the trash', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'POST', path: `${API}/messages/18c2f0a1b2c3d4e5/trash` },
       { json: { id: '18c2f0a1b2c3d4e5', threadId: '18c2f0a1b2c3d4e0', labelIds: ['TRASH'] } },
     );
@@ -528,7 +510,7 @@ describe('Gmail MCP server with an access token', () => {
   });
 
   test('an expired access token (401) says how to store a refreshable key', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `${API}/labels` },
       {
         status: 401,
@@ -554,7 +536,7 @@ describe('Gmail MCP server with an access token', () => {
   });
 
   test('a missing message (404) is reported as not found', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `${API}/messages/gone`, query: { format: 'full' } },
       {
         status: 404,
@@ -571,7 +553,7 @@ describe('Gmail MCP server with an access token', () => {
   });
 
   test('a missing scope (403) names the scopes the server needs', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'POST', path: `${API}/messages/m1/trash` },
       {
         status: 403,
@@ -592,7 +574,7 @@ describe('Gmail MCP server with an access token', () => {
   });
 
   test('a rate limit (429) with a long Retry-After is reported with its reset time', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `${API}/labels` },
       {
         status: 429,
@@ -616,7 +598,7 @@ describe('Gmail MCP server with an access token', () => {
 
   test('a per-user rate limit (403 userRateLimitExceeded) is retried, then reported', async () => {
     for (let i = 0; i < 2; i++)
-      upstream.expect(
+      server.upstream.expect(
         { method: 'GET', path: `${API}/labels` },
         {
           status: 403,
@@ -637,8 +619,8 @@ describe('Gmail MCP server with an access token', () => {
   });
 
   test('stderr never carries the token', () => {
-    expect(child.stderr()).toContain('"msg":"upstream request failed"');
-    expect(child.stderr()).not.toContain(TOKEN);
+    expect(server.child.stderr()).toContain('"msg":"upstream request failed"');
+    expect(server.child.stderr()).not.toContain(TOKEN);
   });
 });
 
@@ -651,16 +633,16 @@ describe('Gmail MCP server with a refresh-token key', () => {
   const FIRST = 'ya29.fresh-access-token-one';
   const SECOND = 'ya29.fresh-access-token-two';
   const secrets = [credentials.refresh_token, credentials.client_secret, FIRST, SECOND];
-  let upstream: FakeUpstream;
-  let child: McpChild;
-
-  const call = async (name: string, args: Record<string, unknown> = {}) => {
-    const result = await child.callTool(name, args);
-    for (const secret of secrets) expect(JSON.stringify(result)).not.toContain(secret);
-    return result;
-  };
+  const server = useServerUnderTest({
+    server: 'gmail',
+    key: JSON.stringify(credentials),
+    config: { max_retries: 0 },
+    env: (upstreamUrl) => ({ MINIMCP_OAUTH_TOKEN_URL: `${upstreamUrl}/token` }),
+    secrets,
+  });
+  const { call } = server;
   const expectRefresh = (reply: { status?: number; json: unknown }) =>
-    upstream.expect(
+    server.upstream.expect(
       {
         method: 'POST',
         path: '/token',
@@ -671,24 +653,9 @@ describe('Gmail MCP server with a refresh-token key', () => {
       reply,
     );
 
-  beforeAll(async () => {
-    upstream = await startFakeUpstream();
-    child = await startMcpChild('gmail', {
-      MINIMCP_API_KEY: JSON.stringify(credentials),
-      MINIMCP_UPSTREAM_URL: upstream.url,
-      MINIMCP_OAUTH_TOKEN_URL: `${upstream.url}/token`,
-      MINIMCP_CONFIG: JSON.stringify({ max_retries: 0 }),
-    });
-  });
-  afterEach(() => upstream.verify());
-  afterAll(async () => {
-    await child?.close();
-    await upstream?.close();
-  });
-
   test('gets an access token before the first call, and redacts it from results', async () => {
     expectRefresh({ json: { access_token: FIRST, expires_in: 3599, token_type: 'Bearer' } });
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `${API}/labels`, headers: { authorization: `Bearer ${FIRST}` } },
       // A label whose name holds the token shows that refreshed tokens are redacted too.
       { json: { labels: [{ id: 'Label_1', name: `leak ${FIRST}`, type: 'user' }] } },
@@ -702,7 +669,7 @@ describe('Gmail MCP server with a refresh-token key', () => {
   });
 
   test('reuses the token, and refreshes it once after a 401', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `${API}/labels`, headers: { authorization: `Bearer ${FIRST}` } },
       {
         status: 401,
@@ -710,7 +677,7 @@ describe('Gmail MCP server with a refresh-token key', () => {
       },
     );
     expectRefresh({ json: { access_token: SECOND, expires_in: 3599, token_type: 'Bearer' } });
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `${API}/labels`, headers: { authorization: `Bearer ${SECOND}` } },
       { json: labels },
     );
@@ -722,7 +689,7 @@ describe('Gmail MCP server with a refresh-token key', () => {
   });
 
   test('a revoked refresh token (invalid_grant) says to authorize again', async () => {
-    upstream.expect(
+    server.upstream.expect(
       { method: 'GET', path: `${API}/labels`, headers: { authorization: `Bearer ${SECOND}` } },
       {
         status: 401,
@@ -744,7 +711,7 @@ describe('Gmail MCP server with a refresh-token key', () => {
   });
 
   test('stderr never carries the refresh token, client secret or access tokens', () => {
-    const stderr = child.stderr();
+    const stderr = server.child.stderr();
     expect(stderr).toContain('refreshed the Gmail access token');
     for (const secret of secrets) expect(stderr).not.toContain(secret);
   });

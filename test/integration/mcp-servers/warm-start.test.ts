@@ -5,56 +5,17 @@
 // a pipe closed unused lets it exit quietly.
 // @see docs/decisions/0006-warm-pool.md
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Writable } from 'node:stream';
 import { startFakeUpstream, type FakeUpstream } from '../../support/fake-upstream.js';
-import { serverScript } from '../../support/mcp-child.js';
+import { initialize, spawnServerProcess, type ServerProcess } from '../../support/mcp-child.js';
 
 const TOKEN = 'ghp_WarmStartToken_0123456789abcdefghij';
 
-interface Warm {
-  child: ChildProcess;
-  stderr: () => string;
-  exited: Promise<[number | null, NodeJS.Signals | null]>;
-  bind(text: string): void;
-  request(id: number, method: string, params?: object): Promise<Record<string, unknown>>;
-}
-
-function startWarm(name: string): Warm {
-  const child = spawn(process.execPath, [serverScript(name)], {
-    env: { PATH: process.env.PATH ?? '', MINIMCP_BINDING_FD: '3' },
-    stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  let buffer = '';
-  const waiting = new Map<number, (message: Record<string, unknown>) => void>();
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString('utf8');
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) !== -1) {
-      const message = JSON.parse(buffer.slice(0, newline)) as Record<string, unknown>;
-      buffer = buffer.slice(newline + 1);
-      waiting.get(message.id as number)?.(message);
-    }
-  });
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  return {
-    child,
-    stderr: () => stderr,
-    exited,
-    bind: (text) => (child.stdio[3] as Writable).end(text),
-    request: (id, method, params = {}) =>
-      new Promise((resolve) => {
-        waiting.set(id, resolve);
-        child.stdin!.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
-      }),
-  };
-}
+/** Started as the warm pool starts it: no key or upstream in its environment, a binding pipe open. */
+const startWarm = (name: string): ServerProcess =>
+  spawnServerProcess(name, {}, { bindingPipe: true });
 
 describe('a warm-started built-in server', () => {
   let upstream: FakeUpstream;
@@ -82,17 +43,10 @@ describe('a warm-started built-in server', () => {
           cwd: workDir,
         }),
       );
-      const init = await warm.request(1, 'initialize', {
-        protocolVersion: '2025-06-18',
-        capabilities: {},
-        clientInfo: { name: 't', version: '0' },
-      });
+      const init = await initialize(warm);
       expect(init).toMatchObject({
         result: { serverInfo: { name: expect.stringMatching(/github/) } },
       });
-      warm.child.stdin!.write(
-        `${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`,
-      );
 
       upstream.expect(
         { method: 'GET', path: '/user' },
@@ -106,14 +60,14 @@ describe('a warm-started built-in server', () => {
       expect(JSON.stringify(call)).toContain('isError');
       expect(JSON.stringify(call)).not.toContain(TOKEN);
 
-      const pid = warm.child.pid!;
+      const pid = warm.process.pid!;
       const environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
       expect(environ).not.toContain(TOKEN);
       expect(environ).not.toContain(upstream.url);
       expect(readlinkSync(`/proc/${pid}/cwd`)).toBe(workDir);
       expect(warm.stderr()).not.toContain(TOKEN);
     } finally {
-      warm.child.stdin!.end();
+      warm.endInput();
       await warm.exited;
     }
   });
@@ -121,7 +75,7 @@ describe('a warm-started built-in server', () => {
   test('stops with a reason that does not quote a binding it cannot read', async () => {
     const warm = startWarm('github');
     warm.bind(`{"env": {"MINIMCP_API_KEY": "${TOKEN}"`);
-    const [code] = await warm.exited;
+    const { code } = await warm.exited;
     expect(code).toBe(1);
     expect(warm.stderr()).toContain('the binding is not valid JSON');
     expect(warm.stderr()).not.toContain(TOKEN);
@@ -130,7 +84,7 @@ describe('a warm-started built-in server', () => {
   test('exits quietly when its pipe closes unused', async () => {
     const warm = startWarm('demo');
     warm.bind('');
-    const [code] = await warm.exited;
+    const { code } = await warm.exited;
     expect(code).toBe(0);
     expect(warm.stderr()).toBe('');
   });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { insertEvent } from '../../../core/db/events.js';
-import { insertLogs } from '../../../core/db/logs.js';
+import { insertLogs } from '../../support/queries.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { makeInstance, makeUser } from '../../support/fixtures.js';
 

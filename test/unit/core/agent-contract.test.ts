@@ -1,6 +1,7 @@
 // The agent contract: the proto loads from source and from dist/, every zod
-// schema matches its proto message field for field, and messages survive the
-// wire with their types and proto3 defaults.
+// schema matches its proto message field for field, messages survive the
+// wire with their types and proto3 defaults, and start failures and stop
+// reasons translate by code and reason alone.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -14,12 +15,14 @@ import {
   HealthCheckResponse,
   InstanceError,
   InstanceState,
-  LogEntry,
+  INSTANCE_STOP_REASONS,
   StartInstanceRequest,
   StartInstanceResponse,
-  TailLogsRequest,
+  instanceErrorCode,
   loadAgentProto,
+  wireStopReason,
 } from '../../../core/agent-contract.js';
+import { McpServerStartError, type McpServerStartReason } from '../../../core/errors.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -38,20 +41,12 @@ function schemaFields(schema: z.ZodObject): string[] {
 }
 
 describe('loading the proto', () => {
-  it('exposes AgentService with its six RPCs and the standard health service', () => {
+  it('exposes AgentService with its three RPCs and the standard health service', () => {
     const { agentService, healthService } = loadAgentProto();
     expect(Object.keys(agentService).sort()).toEqual(
-      [
-        'GetInstance',
-        'Health',
-        'ListInstances',
-        'StartInstance',
-        'StopInstance',
-        'TailLogs',
-      ].sort(),
+      ['Health', 'StartInstance', 'StopInstance'].sort(),
     );
     expect(agentService.StartInstance?.path).toBe('/minimcp.agent.v1.AgentService/StartInstance');
-    expect(agentService.TailLogs?.responseStream).toBe(true);
     expect(agentService.StartInstance?.responseStream).toBe(false);
     expect(healthService.Check?.path).toBe('/grpc.health.v1.Health/Check');
     expect(healthService.Watch?.responseStream).toBe(true);
@@ -69,7 +64,7 @@ describe('loading the proto', () => {
     );
     const result = JSON.parse(stdout) as { dir: string; rpcs: number };
     expect(result.dir).toBe(`${repoRoot}dist/proto/`);
-    expect(result.rpcs).toBe(6);
+    expect(result.rpcs).toBe(3);
   });
 });
 
@@ -153,20 +148,9 @@ describe('messages on the wire', () => {
       readyTimeoutMs: 2500,
     });
     expect(start.requestDeserialize(start.requestSerialize(request))).toEqual(request);
-
-    const tail = method('TailLogs');
-    const entry = LogEntry.parse({
-      instanceId,
-      sequence: 2 ** 40,
-      timestampUnixMs: 1_764_000_000_999,
-      level: 'warn',
-      source: 'process',
-      message: 'disk almost full',
-    });
-    expect(tail.responseDeserialize(tail.responseSerialize(entry))).toEqual(entry);
   });
 
-  it('refuses statuses, levels and ids outside the contract', () => {
+  it('refuses statuses, reasons and ids outside the contract', () => {
     const instanceId = randomUUID();
     expect(InstanceState.safeParse({ instanceId, status: 'sleeping' }).success).toBe(false);
     expect(InstanceState.safeParse({ instanceId: 'not-a-uuid', status: 'running' }).success).toBe(
@@ -182,7 +166,6 @@ describe('messages on the wire', () => {
         error: { code: 'SOMETHING', message: '' },
       }).success,
     ).toBe(false);
-    expect(TailLogsRequest.safeParse({ instanceId, minLevel: 'verbose' }).success).toBe(false);
     expect(StartInstanceRequest.safeParse({ instanceId, reason: 'BECAUSE' }).success).toBe(false);
     // Every status of the schema is also an agent status.
     for (const status of [
@@ -196,5 +179,57 @@ describe('messages on the wire', () => {
       'stopped',
     ])
       expect(InstanceState.safeParse({ instanceId, status }).success).toBe(true);
+  });
+});
+
+describe('start failures', () => {
+  /** What the supervisor throws, as the runtime reports it. */
+  const failureOf = (reason: McpServerStartReason) => {
+    const error = new McpServerStartError(`MCP server x failed (${reason})`, {
+      label: 'x',
+      reason,
+    });
+    return { code: error.code, message: error.message, reason: error.reason };
+  };
+
+  it.each<[McpServerStartReason, string]>([
+    ['no_child_user', 'SPAWN_FAILED'],
+    ['spawn_failed', 'SPAWN_FAILED'],
+    ['stopped', 'SPAWN_FAILED'],
+    ['exited', 'CHILD_EXITED'],
+    ['protocol_error', 'READY_TIMEOUT'],
+    ['handshake_timeout', 'READY_TIMEOUT'],
+    ['handshake_failed', 'READY_TIMEOUT'],
+  ])('maps an MCP server that could not start (%s) to %s', (reason, code) => {
+    expect(instanceErrorCode(failureOf(reason))).toBe(code);
+  });
+
+  it('reads the reason, never the message', () => {
+    const failure = { ...failureOf('spawn_failed'), message: 'exited before answering initialize' };
+    expect(instanceErrorCode(failure)).toBe('SPAWN_FAILED');
+  });
+
+  it.each([
+    ['KEY_MISSING', 'KEY_MISSING'],
+    ['KEY_UNDECRYPTABLE', 'KEY_UNDECRYPTABLE'],
+    ['KEY_PROVIDER_UNAVAILABLE', 'KEY_UNDECRYPTABLE'],
+    ['PORT_IN_USE', 'PORT_BUSY'],
+    ['CHILD_EXITED', 'CHILD_EXITED'],
+    ['START_FAILED', 'INTERNAL'],
+    ['MOVED', 'INTERNAL'],
+  ])('maps the runtime code %s to %s', (code, expected) => {
+    expect(instanceErrorCode({ code, message: 'anything' })).toBe(expected);
+  });
+});
+
+describe('stop reasons', () => {
+  it('names the same cause on the wire, and none for the agent-only reasons', () => {
+    expect(Object.fromEntries(INSTANCE_STOP_REASONS.map((r) => [r, wireStopReason(r)]))).toEqual({
+      deleted: 'STOP_REASON_DELETED',
+      expired: 'STOP_REASON_EXPIRED',
+      moved: 'STOP_REASON_MOVED',
+      shutdown: 'STOP_REASON_UNSPECIFIED',
+      superseded: 'STOP_REASON_UNSPECIFIED',
+    });
   });
 });

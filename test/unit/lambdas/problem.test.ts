@@ -12,6 +12,7 @@ import {
   ForbiddenError,
   InstanceStartError,
   KeyProviderUnavailableError,
+  McpServerStartError,
   NotFoundError,
   RateLimitedError,
   UnauthenticatedError,
@@ -89,6 +90,37 @@ describe('toProblem', () => {
     expect(problem.body.detail).toContain('req-1');
     expect(problem.body.detail).not.toMatch(/SELECT|users|password/);
     expect(problem.unexpected).toBe(true);
+  });
+
+  it('maps start failures by their class, whatever their message says', () => {
+    const agentSaid = new InstanceStartError(
+      'the instance could not start: the MCP server exited before answering initialize (bad JSON config)',
+      { instanceId: 'i-1', agentCode: 'CHILD_EXITED' },
+    );
+    expect(toProblem(agentSaid, request)).toMatchObject({
+      status: 502,
+      body: { type: PROBLEM_TYPE_BASE + 'instance-start-failed', detail: agentSaid.message },
+    });
+    const serverStart = new McpServerStartError('MCP server x did not answer initialize', {
+      label: 'x',
+      reason: 'handshake_timeout',
+    });
+    expect(toProblem(serverStart, request)).toMatchObject({
+      status: 502,
+      body: {
+        type: PROBLEM_TYPE_BASE + 'mcp-server-start-failed',
+        detail: 'The MCP server could not start',
+      },
+    });
+  });
+
+  it('answers a 400 from hono (its body validator) as malformed-json by its status, not its message', () => {
+    const problem = toProblem(
+      new HTTPException(400, { message: 'Unexpected end of input' }),
+      request,
+    );
+    expect(problem.status).toBe(400);
+    expect(problem.body.type).toBe(PROBLEM_TYPE_BASE + 'malformed-json');
   });
 
   it('maps hono HTTP exceptions: malformed JSON, 413, 415', () => {

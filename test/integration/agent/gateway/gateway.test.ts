@@ -1,120 +1,25 @@
 // The per-port gateway end to end: real child processes behind a supervisor,
 // real HTTP on 127.0.0.1, and the official SDK client over Streamable HTTP.
 // @see https://modelcontextprotocol.io/specification/2025-06-18/basic/transports#streamable-http
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import {
   CreateMessageRequestSchema,
   ToolListChangedNotificationSchema,
-  type ClientCapabilities,
   type Progress,
 } from '@modelcontextprotocol/sdk/types.js';
 import { issueToken } from '../../../../core/tokens.js';
+import { EVERYTHING_SERVER, fixture, waitFor } from '../../../support/agent-helpers.js';
 import {
-  createGateway,
-  type AccessRecord,
-  type Gateway,
-} from '../../../../agent/gateway/gateway.js';
-import { createSupervisor, type Supervisor } from '../../../../agent/child/supervisor.js';
-import { EVERYTHING_SERVER, fixture, tempDir, waitFor } from '../../../support/agent-helpers.js';
+  createGatewayHarness,
+  textOf,
+  type GatewayStack as Stack,
+} from '../../../support/gateway-harness.js';
 import { initializeRequest, postMcp } from '../../../support/mcp-http.js';
 
-interface Stack {
-  supervisor: Supervisor;
-  gateway: Gateway;
-  url: URL;
-  token: string;
-  access: AccessRecord[];
-}
+const { startStack, stopStacks, connect, closeClients } = createGatewayHarness('gw');
 
-const stacks: Stack[] = [];
-const clients: Client[] = [];
-
-async function startStack(
-  script: string,
-  args: string[] = [],
-  gatewayOptions: { maxBodyBytes?: number } = {},
-): Promise<Stack> {
-  const supervisor = createSupervisor({
-    command: process.execPath,
-    args: [script, ...args],
-    cwd: path.join(await tempDir('gw'), 'work'),
-    backoffInitialMs: 50,
-  });
-  await supervisor.start();
-  const { token, hash } = issueToken('access');
-  const access: AccessRecord[] = [];
-  const gateway = await createGateway({
-    port: 0,
-    host: '127.0.0.1',
-    tokenHash: hash,
-    upstream: supervisor,
-    onAccess: (record) => access.push(record),
-    ...gatewayOptions,
-  });
-  const stack = {
-    supervisor,
-    gateway,
-    url: new URL(`http://127.0.0.1:${gateway.port}/mcp`),
-    token,
-    access,
-  };
-  stacks.push(stack);
-  return stack;
-}
-
-async function stopStacks(): Promise<void> {
-  for (const stack of stacks.splice(0)) {
-    await stack.gateway.close();
-    await stack.supervisor.stop();
-  }
-}
-
-interface Connected {
-  client: Client;
-  transport: StreamableHTTPClientTransport;
-  /** Resolves once the client's GET stream (server-to-client) is open. */
-  streamOpen(): Promise<void>;
-}
-
-async function connect(
-  stack: Stack,
-  options: { name?: string; capabilities?: ClientCapabilities; token?: string } = {},
-): Promise<Connected> {
-  let getOpened: Promise<Response> | undefined;
-  const transport = new StreamableHTTPClientTransport(stack.url, {
-    requestInit: { headers: { Authorization: `Bearer ${options.token ?? stack.token}` } },
-    fetch: (input, init) => {
-      const response = fetch(input, init);
-      if (init?.method === 'GET') getOpened = response;
-      return response;
-    },
-  });
-  const client = new Client(
-    { name: options.name ?? 'test-client', version: '1.0.0' },
-    { capabilities: options.capabilities ?? {} },
-  );
-  await client.connect(transport);
-  clients.push(client);
-  return {
-    client,
-    transport,
-    streamOpen: async () => {
-      const response = await waitFor('the GET stream request', () => getOpened);
-      expect((await response).status).toBe(200);
-    },
-  };
-}
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-});
-
-function textOf(result: unknown): string {
-  return (result as { content: Array<{ text: string }> }).content[0]!.text;
-}
+afterEach(closeClients);
 
 function post(
   stack: Stack,

@@ -4,70 +4,24 @@
 // the wire format, the refusals and the Host check.
 // @see https://modelcontextprotocol.io/specification/2024-11-05/basic/transports#http-with-sse
 import { request as httpRequest } from 'node:http';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   ResultSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import { issueToken } from '../../../../core/tokens.js';
+import { EVERYTHING_SERVER, fixture, waitFor } from '../../../support/agent-helpers.js';
 import {
-  createGateway,
-  type AccessRecord,
-  type Gateway,
-  type GatewayOptions,
-} from '../../../../agent/gateway/gateway.js';
-import { createSupervisor, type Supervisor } from '../../../../agent/child/supervisor.js';
-import { EVERYTHING_SERVER, fixture, tempDir, waitFor } from '../../../support/agent-helpers.js';
+  createGatewayHarness,
+  textOf,
+  type GatewayStack as Stack,
+} from '../../../support/gateway-harness.js';
 import { initializeRequest } from '../../../support/mcp-http.js';
 
-interface Stack {
-  supervisor: Supervisor;
-  gateway: Gateway;
-  base: string;
-  token: string;
-  access: AccessRecord[];
-}
+const { startStack, stopStacks, connect, track, closeClients } = createGatewayHarness('legacy-sse');
 
-const stacks: Stack[] = [];
-const clients: Client[] = [];
-
-async function startStack(
-  script: string,
-  args: string[] = [],
-  gatewayOptions: Partial<GatewayOptions> = {},
-): Promise<Stack> {
-  const supervisor = createSupervisor({
-    command: process.execPath,
-    args: [script, ...args],
-    cwd: path.join(await tempDir('legacy-sse'), 'work'),
-    backoffInitialMs: 50,
-  });
-  await supervisor.start();
-  const { token, hash } = issueToken('access');
-  const access: AccessRecord[] = [];
-  const gateway = await createGateway({
-    port: 0,
-    host: '127.0.0.1',
-    tokenHash: hash,
-    upstream: supervisor,
-    onAccess: (record) => access.push(record),
-    ...gatewayOptions,
-  });
-  const stack = { supervisor, gateway, base: `http://127.0.0.1:${gateway.port}`, token, access };
-  stacks.push(stack);
-  return stack;
-}
-
-async function stopStacks(): Promise<void> {
-  for (const stack of stacks.splice(0)) {
-    await stack.gateway.close();
-    await stack.supervisor.stop();
-  }
-}
+afterEach(closeClients);
 
 interface LegacyConnected {
   client: Client;
@@ -91,7 +45,7 @@ async function connectLegacy(
   });
   const client = new Client({ name: options.name ?? 'legacy-client', version: '1.0.0' });
   await client.connect(transport);
-  clients.push(client);
+  track(client);
   return {
     client,
     transport,
@@ -100,21 +54,7 @@ async function connectLegacy(
 }
 
 async function connectStreamable(stack: Stack): Promise<Client> {
-  const transport = new StreamableHTTPClientTransport(new URL(`${stack.base}/mcp`), {
-    requestInit: { headers: { Authorization: `Bearer ${stack.token}` } },
-  });
-  const client = new Client({ name: 'streamable-client', version: '1.0.0' });
-  await client.connect(transport);
-  clients.push(client);
-  return client;
-}
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-});
-
-function textOf(result: unknown): string {
-  return (result as { content: Array<{ text: string }> }).content[0]!.text;
+  return (await connect(stack, { name: 'streamable-client' })).client;
 }
 
 interface SseEvent {

@@ -1,16 +1,9 @@
-// Port allocation: the schema document's queries, and claims that stay
-// correct under concurrency.
+// Port allocation: claims that stay correct under concurrency, and releases.
+// (The schema document's port queries are in sample-queries.test.ts.)
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import {
-  allocatePort,
-  claimFreePort,
-  countPorts,
-  findNextFreePort,
-  releasePort,
-  releasePortsOfInstance,
-} from '../../../../core/db/ports.js';
+import { claimFreePort, countPorts, releasePortsOfInstance } from '../../../../core/db/ports.js';
 import { PortPoolExhaustedError } from '../../../../core/errors.js';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.js';
 import { localNode, makeInstance, makeNode, makeUser } from '../../../support/fixtures.js';
@@ -24,19 +17,6 @@ describe('port allocation', () => {
     userId = (await makeUser(db.owner)).id;
   });
   afterAll(() => db.drop());
-
-  it('finds, allocates and releases a port of a node', async () => {
-    const node = await makeNode(db.owner, { portRangeStart: 4001, portRangeEnd: 4003 });
-    const instance = await makeInstance(db.owner, { userId, nodeId: node.id });
-    expect(await findNextFreePort(db.owner, node.id)).toBe(4001);
-    expect(await allocatePort(db.owner, node.id, 4001, instance.id)).toBe(true);
-    expect(await findNextFreePort(db.owner, node.id)).toBe(4002);
-    const other = await makeInstance(db.owner, { userId, nodeId: node.id });
-    expect(await allocatePort(db.owner, node.id, 4001, other.id)).toBe(false);
-    await releasePort(db.owner, node.id, 4001);
-    expect(await findNextFreePort(db.owner, node.id)).toBe(4001);
-    expect(await countPorts(db.owner, node.id)).toEqual({ node_id: node.id, free: 3, used: 0 });
-  });
 
   it('releases whatever port an instance holds', async () => {
     const node = await makeNode(db.owner, { portRangeStart: 4101, portRangeEnd: 4102 });

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { upsertApiKey } from '../../../../core/db/api-keys.js';
-import { getTypeByName, insertType, type McpTypeFields } from '../../../../core/db/mcp-types.js';
-import { putSetting } from '../../../../core/db/settings.js';
+import { insertType, type McpTypeFields } from '../../../../core/db/mcp-types.js';
+import { getTypeByName, putSetting } from '../../../support/queries.js';
 import {
   ConflictError,
   InstanceLimitError,

@@ -6,8 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { insertEvent } from '../../../../core/db/events.js';
-import { insertLogs } from '../../../../core/db/logs.js';
-import { putSetting } from '../../../../core/db/settings.js';
+import { putSetting, insertLogs } from '../../../support/queries.js';
 import {
   ConflictError,
   InstanceLimitError,

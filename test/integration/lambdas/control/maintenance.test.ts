@@ -6,8 +6,8 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { insertInstance } from '../../../../core/db/instances.js';
-import { getTypeByName } from '../../../../core/db/mcp-types.js';
+import { insertInstance } from '../../../../lambdas/control/db/instance-changes.js';
+import { getTypeByName } from '../../../support/queries.js';
 import { createLogger } from '../../../../core/logger.js';
 import {
   runMaintenance,
@@ -49,6 +49,7 @@ function run(options: { batchSize?: number } = {}): Promise<MaintenanceSummary> 
     pool: h.db.app,
     agents: h.registry.forNode,
     config: { nodeStaleSeconds: STALE_SECONDS, stopWaitMs: 2_000, ...options },
+    logger: createLogger({ level: 'silent' }),
   });
 }
 

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { createAgentRegistry } from '../../../../lambdas/control/agent-registry.js';
+import { createLogger } from '../../../../core/logger.js';
 import { drainNode } from '../../../../lambdas/control/node-drain.js';
 import { startAgentHarness, type AgentHarness } from '../../../support/agent-harness.js';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.js';
@@ -52,6 +53,7 @@ describe('node drain', () => {
       move: true,
       heartbeatFreshSeconds: 60,
       startWaitMs: 15_000,
+      logger: createLogger({ level: 'silent' }),
     });
     registry.close();
 

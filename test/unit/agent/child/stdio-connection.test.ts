@@ -2,56 +2,11 @@
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from '@jest/globals';
 import {
-  createLineSplitter,
   createStdioConnection,
   parseJsonRpcMessage,
   RpcRequestError,
   type JsonRpcMessage,
 } from '../../../../agent/child/stdio-connection.js';
-
-function split(chunks: Array<string | Buffer>, maxLineBytes = 1_000) {
-  const lines: Array<{ text: string; dropped: number }> = [];
-  const splitter = createLineSplitter({
-    maxLineBytes,
-    onLine: (chunk, start, end, dropped) =>
-      lines.push({ text: chunk.toString('utf8', start, end), dropped }),
-  });
-  for (const chunk of chunks) splitter.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-  splitter.end();
-  return lines;
-}
-
-describe('createLineSplitter', () => {
-  it('reassembles lines across chunks and strips \\r\\n', () => {
-    expect(split(['one\ntw', 'o\r\nthr', 'ee', '\nlast'])).toEqual([
-      { text: 'one', dropped: 0 },
-      { text: 'two', dropped: 0 },
-      { text: 'three', dropped: 0 },
-      { text: 'last', dropped: 0 },
-    ]);
-  });
-
-  it('keeps a multi-byte character split between chunks intact', () => {
-    const bytes = Buffer.from('héllo\n');
-
-    expect(split([bytes.subarray(0, 2), bytes.subarray(2)])).toEqual([
-      { text: 'héllo', dropped: 0 },
-    ]);
-  });
-
-  it('keeps the head of an over-long line and counts the rest, in one chunk or many', () => {
-    const long = 'a'.repeat(25);
-
-    expect(split([long + '\nok\n'], 10)).toEqual([
-      { text: 'a'.repeat(10), dropped: 15 },
-      { text: 'ok', dropped: 0 },
-    ]);
-    expect(split(['a'.repeat(8), 'a'.repeat(8), 'a'.repeat(9) + '\nok\n'], 10)).toEqual([
-      { text: 'a'.repeat(10), dropped: 15 },
-      { text: 'ok', dropped: 0 },
-    ]);
-  });
-});
 
 describe('parseJsonRpcMessage', () => {
   it('reads requests, notifications and responses', () => {

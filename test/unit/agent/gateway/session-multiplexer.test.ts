@@ -21,6 +21,7 @@ import type {
   StdioConnection,
 } from '../../../../agent/child/stdio-connection.js';
 import type { ChildInitializeResult, SupervisorEvent } from '../../../../agent/child/supervisor.js';
+import type { Logger } from '../../../../core/logger.js';
 
 class FakeChild implements StdioConnection {
   onmessage: ((message: JsonRpcMessage) => void) | undefined;
@@ -60,7 +61,7 @@ const CHILD_INIT: ChildInitializeResult = {
   instructions: 'be nice',
 };
 
-function setup(store?: SessionStore) {
+function setup(store?: SessionStore, logger?: Logger) {
   let listener: ((event: SupervisorEvent) => void) | undefined;
   const upstream: Upstream & {
     connection: StdioConnection | undefined;
@@ -74,7 +75,11 @@ function setup(store?: SessionStore) {
     },
     emit: (event) => listener?.(event),
   };
-  const mux = createSessionMultiplexer({ upstream, ...(store ? { store } : {}) });
+  const mux = createSessionMultiplexer({
+    upstream,
+    ...(store ? { store } : {}),
+    ...(logger ? { logger } : {}),
+  });
   const child = () => upstream.connection as FakeChild;
   const open = (capabilities: Record<string, unknown> = {}, protocolVersion = '2025-06-18') => {
     const opened = mux.openSession({
@@ -368,6 +373,33 @@ describe('notifications from the child', () => {
     expect(streamB.messages).toHaveLength(0);
     expect(localAnswer.messages).toEqual([{ jsonrpc: '2.0', id: 2, result: {} }]);
     expect([forwardedBefore, forwardedAfter]).toEqual([0, 1]);
+  });
+
+  it('logs the failed step when the child refuses the unsubscribe after the last session left', async () => {
+    const warnings: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const logger = {
+      warn: (fields: Record<string, unknown>, message: string) =>
+        warnings.push({ fields, message }),
+    } as unknown as Logger;
+    const { mux, child, open } = setup(undefined, logger);
+    const { session } = open();
+    mux.fromClient(
+      session,
+      { jsonrpc: '2.0', id: 1, method: 'resources/subscribe', params: { uri: 'file:///x' } },
+      new Reply(),
+    );
+    const refusal = new Error('the child is gone');
+    child().request = () => Promise.reject(refusal);
+
+    mux.closeSession(session);
+
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings).toEqual([
+      {
+        fields: { step: 'resources/unsubscribe', uri: 'file:///x', err: refusal },
+        message: 'resources/unsubscribe at the child failed',
+      },
+    ]);
   });
 });
 

@@ -29,7 +29,8 @@ describe('AGENT_NODE_FLAGS', () => {
     expect(entries.length).toBeGreaterThan(0);
     for (const [name, value] of entries) {
       expect(unit).toMatch(new RegExp(`^Environment=${name}=${value}$`, 'm'));
-      expect(packageJson.scripts.agent).toContain(`${name}=${value} node `);
+      // `exec`: npm's shell hands its place to node, so a stop signal reaches the agent alone.
+      expect(packageJson.scripts.agent).toContain(`${name}=${value} exec node `);
     }
   });
 });

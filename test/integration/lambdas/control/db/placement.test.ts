@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { insertInstance } from '../../../../../core/db/instances.js';
-import { getTypeByName } from '../../../../../core/db/mcp-types.js';
+import { insertInstance } from '../../../../../lambdas/control/db/instance-changes.js';
+import { getTypeByName } from '../../../../support/queries.js';
 import { placeInstance } from '../../../../../lambdas/control/db/placement.js';
 import { NoNodeAvailableError, PortPoolExhaustedError } from '../../../../../core/errors.js';
 import { issueToken } from '../../../../../core/tokens.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { mapLimit } from '../../../core/map-limit.js';
+import { mapLimit } from '../../../../agent/node/map-limit.js';
 
 /** A promise the test settles by hand. */
 function gate() {

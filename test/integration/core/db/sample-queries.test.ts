@@ -1,19 +1,22 @@
-// The sample queries of the schema document, as named functions, plus the
-// batched log insert and the typed settings accessor.
+// The sample queries of the database schema document, as named functions in
+// core/db/sample-queries.ts, run against the real schema.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
-import { listKeyUsage } from '../../../../core/db/api-keys.js';
+import { countPorts } from '../../../../core/db/ports.js';
 import {
+  allocatePort,
   findInstanceWithLogsByTokenHash,
+  findNextFreePort,
   listActiveInstancesForUser,
+  listKeyUsage,
   listRunningProcesses,
   markExpiredInstances,
-} from '../../../../core/db/instances.js';
-import { insertLogs, listLogs, type NewLogEntry } from '../../../../core/db/logs.js';
-import { getSetting, getSettings, putSetting } from '../../../../core/db/settings.js';
+  releasePort,
+} from '../../../../core/db/sample-queries.js';
 import { asUser } from '../../../../lambdas/control/db/user-context.js';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.js';
-import { localNode, makeInstance, makeUser } from '../../../support/fixtures.js';
+import { localNode, makeInstance, makeNode, makeUser } from '../../../support/fixtures.js';
+import { insertLogs } from '../../../support/queries.js';
 
 describe('sample queries', () => {
   let db: TestDatabase;
@@ -128,63 +131,16 @@ describe('sample queries', () => {
     ]);
   });
 
-  it('inserts thousands of log lines in one statement and pages through them newest first', async () => {
-    const instance = await makeInstance(db.owner, { userId });
-    const base = Date.now() - 10_000;
-    const entries: NewLogEntry[] = Array.from({ length: 5000 }, (_, i) => ({
-      instanceId: instance.id,
-      timestamp: new Date(base + i),
-      level: i % 100 === 0 ? 'error' : 'info',
-      source: 'process',
-      message: i % 1000 === 0 ? `needle ${i}` : `line ${i}`,
-      metadata: { i },
-    }));
-    expect(await insertLogs(db.owner, entries)).toBe(5000);
-
-    const page1 = await listLogs(db.owner, { instanceId: instance.id, limit: 3 });
-    expect(page1.map((l) => l.message)).toEqual(['line 4999', 'line 4998', 'line 4997']);
-    const last = page1[2]!;
-    const page2 = await listLogs(db.owner, {
-      instanceId: instance.id,
-      limit: 2,
-      before: { timestamp: last.timestamp, id: last.id },
-    });
-    expect(page2.map((l) => l.message)).toEqual(['line 4996', 'line 4995']);
-    const errors = await listLogs(db.owner, {
-      instanceId: instance.id,
-      level: 'error',
-      limit: 1000,
-    });
-    expect(errors).toHaveLength(50);
-    const needles = await listLogs(db.owner, {
-      instanceId: instance.id,
-      text: 'NEEDLE',
-      limit: 10,
-    });
-    expect(needles.map((l) => l.message)).toEqual([
-      'needle 4000',
-      'needle 3000',
-      'needle 2000',
-      'needle 1000',
-      'needle 0',
-    ]);
-    const percent = await listLogs(db.owner, { instanceId: instance.id, text: '%', limit: 10 });
-    expect(percent).toEqual([]);
-  });
-
-  it('reads the settings through one typed accessor', async () => {
-    const settings = await getSettings(db.owner);
-    expect(settings['mcp.max_instances_per_user']).toBe(10);
-    expect(settings['encryption.algorithm']).toBe('aes-256-gcm');
-    await putSetting(db.owner, 'mcp.max_instances_per_user', 3);
-    expect(await getSetting(db.owner, 'mcp.max_instances_per_user')).toBe(3);
-    await db.owner.query(
-      sql.unsafe`DELETE FROM system_settings WHERE key = 'process.max_memory_mb'`,
-    );
-    expect(await getSetting(db.owner, 'process.max_memory_mb')).toBe(512);
-    await db.owner.query(
-      sql.unsafe`UPDATE system_settings SET value = '"lots"' WHERE key = 'mcp.default_duration_minutes'`,
-    );
-    await expect(getSettings(db.owner)).rejects.toThrow(/mcp.default_duration_minutes/);
+  it('finds, allocates and releases a port of a node', async () => {
+    const node = await makeNode(db.owner, { portRangeStart: 4001, portRangeEnd: 4003 });
+    const instance = await makeInstance(db.owner, { userId, nodeId: node.id });
+    expect(await findNextFreePort(db.owner, node.id)).toBe(4001);
+    expect(await allocatePort(db.owner, node.id, 4001, instance.id)).toBe(true);
+    expect(await findNextFreePort(db.owner, node.id)).toBe(4002);
+    const other = await makeInstance(db.owner, { userId, nodeId: node.id });
+    expect(await allocatePort(db.owner, node.id, 4001, other.id)).toBe(false);
+    await releasePort(db.owner, node.id, 4001);
+    expect(await findNextFreePort(db.owner, node.id)).toBe(4001);
+    expect(await countPorts(db.owner, node.id)).toEqual({ node_id: node.id, free: 3, used: 0 });
   });
 });

@@ -3,11 +3,11 @@
 // one, in batches, one transaction per batch, in the system scope.
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
-import { KeyProviderName } from '../domain.js';
-import { DecryptionError } from '../errors.js';
-import { envelopeFromRow } from '../db/api-keys.js';
-import { asSystem } from '../../lambdas/control/db/user-context.js';
-import { createEnvelopeCipher, type KeyProvider } from './envelope.js';
+import { KeyProviderName } from '../../core/domain.js';
+import { DecryptionError } from '../../core/errors.js';
+import { envelopeFromRow } from '../../core/db/api-keys.js';
+import { asSystem } from './db/user-context.js';
+import { createEnvelopeCipher, type KeyProvider } from '../../core/crypto/envelope.js';
 
 const RewrapRow = z.object({
   id: z.string().uuid(),

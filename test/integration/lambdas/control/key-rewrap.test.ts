@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { sql } from 'slonik';
 import { ApiKeyRow, upsertApiKey, envelopeFromRow } from '../../../../core/db/api-keys.js';
-import { getTypeByName } from '../../../../core/db/mcp-types.js';
+import { getTypeByName } from '../../../support/queries.js';
 import { asUser } from '../../../../lambdas/control/db/user-context.js';
 import {
   createEnvelopeCipher,
@@ -19,7 +19,7 @@ import {
 } from '../../../../core/crypto/envelope.js';
 import { createKmsKeyProvider } from '../../../../core/crypto/kms-provider.js';
 import { createLocalKeyProvider } from '../../../../core/crypto/local-provider.js';
-import { rewrapApiKeys } from '../../../../core/crypto/rewrap.js';
+import { rewrapApiKeys } from '../../../../lambdas/control/key-rewrap.js';
 import { DecryptionError } from '../../../../core/errors.js';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.js';
 import { makeUser } from '../../../support/fixtures.js';
