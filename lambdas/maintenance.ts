@@ -141,6 +141,8 @@ export function createMaintenanceHandler(
       }
     },
     async close() {
+      // A build that failed was logged by the run that awaited it ('maintenance
+      // run failed') and left nothing open: there is nothing to close then.
       const built = await ready?.catch(() => undefined);
       ready = undefined;
       await built?.close();

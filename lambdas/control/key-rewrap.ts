@@ -3,24 +3,22 @@
 // one, in batches, one transaction per batch, in the system scope.
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
-import { KeyProviderName } from '../../core/domain.js';
 import { DecryptionError } from '../../core/errors.js';
-import { envelopeFromRow } from '../../core/db/api-keys.js';
+import { ApiKeyRow, envelopeFromRow } from '../../core/db/api-keys.js';
 import { asSystem } from './db/user-context.js';
 import { createEnvelopeCipher, type KeyProvider } from '../../core/crypto/envelope.js';
 
-const RewrapRow = z.object({
-  id: z.string().uuid(),
-  user_id: z.string().uuid().nullable(),
-  mcp_type: z.string(),
-  encrypted_key: z.string(),
-  encryption_iv: z.string(),
-  auth_tag: z.string(),
-  wrapped_data_key: z.string(),
-  key_provider: KeyProviderName,
-  master_key_id: z.string(),
-  encryption_version: z.number().int(),
-});
+const RewrapRow = ApiKeyRow.pick({
+  id: true,
+  user_id: true,
+  encrypted_key: true,
+  encryption_iv: true,
+  auth_tag: true,
+  wrapped_data_key: true,
+  key_provider: true,
+  master_key_id: true,
+  encryption_version: true,
+}).extend({ mcp_type: z.string() });
 
 export interface RewrapFailure {
   keyId: string;

@@ -5,16 +5,11 @@
 // of them can run alone.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'slonik';
 import { createDatabasePool, type DatabasePool } from '../../core/db/pool.js';
-import { createLogger } from '../../core/logger.js';
-import { findFreePort } from '../../infra/local/postgres-server.js';
-import { startLocalStack, type LocalStack } from '../../infra/local/local-stack.js';
-import { DIST_ROOT, randomPortRange } from '../support/agent-harness.js';
+import type { LocalStack } from '../../infra/local/local-stack.js';
+import { startTestStack, type TestStack } from '../support/local-stack.js';
 import { send, type ApiResponse, type RequestOptions } from '../support/api.js';
 import { connectMcpClient } from '../support/mcp-client.js';
 import { initializeRequest, postMcp } from '../support/mcp-http.js';
@@ -65,39 +60,31 @@ async function startFakeGitHub(): Promise<{ url: string; seen: string[]; server:
 }
 
 describe('the local stack, end to end', () => {
+  let testStack: TestStack;
   let stack: LocalStack;
   let owner: DatabasePool;
-  let dataDir: string;
   let github: Awaited<ReturnType<typeof startFakeGitHub>>;
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'minimcp-e2e-'));
     github = await startFakeGitHub();
-    const range = randomPortRange(10);
-    stack = await startLocalStack({
+    testStack = await startTestStack({
+      name: 'e2e',
+      ports: 10,
       env: {
-        PATH: process.env.PATH,
-        MINIMCP_DATA_DIR: dataDir,
-        MINIMCP_PG_PORT: String(await findFreePort()),
-        MINIMCP_API_PORT: '0',
-        MINIMCP_GRPC_LISTEN: `127.0.0.1:${await findFreePort()}`,
-        MINIMCP_PORT_RANGE: `${range.start}-${range.end}`,
         MINIMCP_UPSTREAM_OVERRIDES: JSON.stringify({ github: github.url }),
         MINIMCP_RECONCILE_SECONDS: '1',
         MINIMCP_USAGE_SECONDS: '1',
         MINIMCP_ADMIN_TOKEN: 'mma_' + randomBytes(24).toString('base64url'),
       },
-      logger: createLogger({ level: 'warn', name: 'e2e' }),
-      serversRoot: DIST_ROOT,
     });
+    stack = testStack.stack;
     owner = await createDatabasePool(stack.database.ownerUrl, { maximumPoolSize: 2 });
   });
 
   afterAll(async () => {
     await owner?.end();
-    await stack?.close();
+    await testStack?.stop();
     github?.server.close();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   /** The API as a user's HTTP client calls it (its user agent ends up in the events). */

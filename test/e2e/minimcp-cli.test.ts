@@ -9,10 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createLogger } from '../../core/logger.js';
-import { findFreePort } from '../../infra/local/postgres-server.js';
-import { startLocalStack, type LocalStack } from '../../infra/local/local-stack.js';
-import { DIST_ROOT, randomPortRange } from '../support/agent-harness.js';
+import type { LocalStack } from '../../infra/local/local-stack.js';
+import { DIST_ROOT } from '../support/agent-harness.js';
+import { startTestStack, type TestStack } from '../support/local-stack.js';
 import { initializeRequest, postMcp } from '../support/mcp-http.js';
 import { waitFor } from '../support/wait.js';
 
@@ -26,8 +25,8 @@ interface Run {
   stderr: string;
 }
 
+let testStack: TestStack;
 let stack: LocalStack;
-let dataDir: string;
 let home: string;
 
 function cliEnv(): NodeJS.ProcessEnv {
@@ -63,28 +62,19 @@ async function initialize(url: string, headers: Record<string, string>): Promise
 }
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(path.join(os.tmpdir(), 'minimcp-cli-e2e-'));
   home = await mkdtemp(path.join(os.tmpdir(), 'minimcp-cli-home-'));
-  const range = randomPortRange(5);
-  stack = await startLocalStack({
+  testStack = await startTestStack({
+    name: 'cli-e2e',
     env: {
-      PATH: process.env.PATH,
-      MINIMCP_DATA_DIR: dataDir,
-      MINIMCP_PG_PORT: String(await findFreePort()),
-      MINIMCP_API_PORT: '0',
-      MINIMCP_GRPC_LISTEN: `127.0.0.1:${await findFreePort()}`,
-      MINIMCP_PORT_RANGE: `${range.start}-${range.end}`,
       MINIMCP_RECONCILE_SECONDS: '1',
       MINIMCP_ADMIN_TOKEN: 'mma_' + randomBytes(24).toString('base64url'),
     },
-    logger: createLogger({ level: 'warn', name: 'cli-e2e' }),
-    serversRoot: DIST_ROOT,
   });
+  stack = testStack.stack;
 });
 
 afterAll(async () => {
-  await stack?.close();
-  await rm(dataDir, { recursive: true, force: true });
+  await testStack?.stop();
   await rm(home, { recursive: true, force: true });
 });
 

@@ -4,15 +4,12 @@
 // inspector from the npm registry, as it does for a reader).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createLogger } from '../../core/logger.js';
-import { startLocalStack, type LocalStack } from '../../infra/local/local-stack.js';
-import { findFreePort } from '../../infra/local/postgres-server.js';
-import { DIST_ROOT, randomPortRange } from '../support/agent-harness.js';
+import type { LocalStack } from '../../infra/local/local-stack.js';
+import { startTestStack, type TestStack } from '../support/local-stack.js';
 import { REPO_ROOT } from '../support/agent-helpers.js';
 
 const run = promisify(execFile);
@@ -38,24 +35,12 @@ async function sh(script: string, env: NodeJS.ProcessEnv): Promise<string> {
 
 describe("the README's commands", () => {
   let stack: LocalStack;
-  let dataDir: string;
+  let testStack: TestStack;
   let env: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'minimcp-readme-'));
-    const range = randomPortRange(5);
-    stack = await startLocalStack({
-      env: {
-        PATH: process.env.PATH,
-        MINIMCP_DATA_DIR: dataDir,
-        MINIMCP_PG_PORT: String(await findFreePort()),
-        MINIMCP_API_PORT: '0',
-        MINIMCP_GRPC_LISTEN: `127.0.0.1:${await findFreePort()}`,
-        MINIMCP_PORT_RANGE: `${range.start}-${range.end}`,
-      },
-      logger: createLogger({ level: 'warn', name: 'readme' }),
-      serversRoot: DIST_ROOT,
-    });
+    testStack = await startTestStack({ name: 'readme' });
+    stack = testStack.stack;
     if (!stack.firstUser) throw new Error('a fresh local stack creates its first user');
     env = {
       ...process.env,
@@ -67,8 +52,7 @@ describe("the README's commands", () => {
   });
 
   afterAll(async () => {
-    await stack?.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await testStack?.stop();
   });
 
   it('stores a key, creates an instance and speaks MCP to it with the three calls', async () => {

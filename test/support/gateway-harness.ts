@@ -129,3 +129,34 @@ export function createGatewayHarness(tempPrefix: string): GatewayHarness {
 export function textOf(result: unknown): string {
   return toolText(result as CallToolResult);
 }
+
+/**
+ * Checks the access record of one `echo` tools/call (the one that sent
+ * `secret-argument-42`) on a session: recorded with the HTTP status the
+ * transport answers, without the call's arguments or result, and counted.
+ * Returns the record for further checks.
+ */
+export async function expectEchoAccessRecorded(
+  stack: GatewayStack,
+  sessionId: string | undefined,
+  before: ReturnType<GatewayStack['gateway']['counters']>,
+  status: number,
+): Promise<AccessRecord> {
+  const record = await waitFor('the access record', () =>
+    stack.access.find((entry) => entry.toolName === 'echo' && entry.sessionId === sessionId),
+  );
+  expect(record).toMatchObject({
+    httpMethod: 'POST',
+    mcpMethod: 'tools/call',
+    status,
+    rpcErrorCode: undefined,
+  });
+  expect(record.latencyMs).toBeGreaterThanOrEqual(0);
+  expect(JSON.stringify(stack.access)).not.toContain('secret-argument-42');
+  expect(JSON.stringify(stack.access)).not.toContain('Echo:');
+  const after = stack.gateway.counters();
+  expect(after.requests).toBeGreaterThan(before.requests);
+  expect(after.bytesIn).toBeGreaterThan(before.bytesIn);
+  expect(after.bytesOut).toBeGreaterThan(before.bytesOut);
+  return record;
+}

@@ -16,6 +16,7 @@ import {
   createGatewayHarness,
   textOf,
   type GatewayStack as Stack,
+  expectEchoAccessRecorded,
 } from '../../../support/gateway-harness.js';
 import { initializeRequest } from '../../../support/mcp-http.js';
 
@@ -234,24 +235,7 @@ describe('the HTTP+SSE transport in front of server-everything', () => {
 
     await legacy.client.callTool({ name: 'echo', arguments: { message: 'secret-argument-42' } });
 
-    const record = await waitFor('the access record', () =>
-      stack.access.find(
-        (entry) => entry.toolName === 'echo' && entry.sessionId === legacy.sessionId(),
-      ),
-    );
-    expect(record).toMatchObject({
-      httpMethod: 'POST',
-      mcpMethod: 'tools/call',
-      status: 202,
-      rpcErrorCode: undefined,
-    });
-    expect(record.latencyMs).toBeGreaterThanOrEqual(0);
-    expect(JSON.stringify(stack.access)).not.toContain('secret-argument-42');
-    expect(JSON.stringify(stack.access)).not.toContain('Echo:');
-    const after = stack.gateway.counters();
-    expect(after.requests).toBeGreaterThan(before.requests);
-    expect(after.bytesIn).toBeGreaterThan(before.bytesIn);
-    expect(after.bytesOut).toBeGreaterThan(before.bytesOut);
+    await expectEchoAccessRecorded(stack, legacy.sessionId(), before, 202);
   });
 
   it('records the JSON-RPC error code of an answer that is an error', async () => {
