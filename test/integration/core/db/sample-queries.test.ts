@@ -141,6 +141,10 @@ describe('sample queries', () => {
     expect(await allocatePort(db.owner, node.id, 4001, other.id)).toBe(false);
     await releasePort(db.owner, node.id, 4001);
     expect(await findNextFreePort(db.owner, node.id)).toBe(4001);
-    expect(await countPorts(db.owner, node.id)).toEqual({ node_id: node.id, free: 3, used: 0 });
+    expect(await countPorts(db.owner, node.id)).toMatchObject({
+      node_id: node.id,
+      free: 3,
+      used: 0,
+    });
   });
 });
