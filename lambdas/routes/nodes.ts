@@ -103,7 +103,7 @@ export function registerNodeRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       method: 'get',
       path: '/v1/nodes',
       tags: ['nodes'],
-      summary: 'Compute nodes with heartbeat age and port usage (admin)',
+      summary: 'Compute nodes with heartbeat age, port usage and health checks (admin)',
       security: BEARER,
       middleware: admin,
       responses: {
