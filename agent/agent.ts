@@ -32,7 +32,7 @@ import { pruneChildStdio } from './child/child-stdio.js';
 import { createChildUsers, type ChildUsers } from './child/child-users.js';
 import { createSurvivors, isReattachable, type Survivors } from './child/survivors.js';
 import { isPoolable, resolveCommand } from './child/server-command.js';
-import { startUsageSampler, type UsageSampler } from './node/usage.js';
+import { startUsageSampler, usageOptions, type UsageSampler } from './node/usage.js';
 import type { RuntimeDeps } from './instance/instance-runtime.js';
 import { createWarmPool, type WarmPool, type WarmPoolEntry } from './child/warm-pool.js';
 
@@ -311,17 +311,19 @@ function startReconciler(
   return reconciler;
 }
 
-/** Usage samples of every instance, written on an interval and once more at stop. */
+/** Usage samples and health probes of every instance, on an interval and once more at stop. */
 function startUsage(
   config: AgentConfig,
   place: AgentPlace,
-  parts: { pool: DatabasePool; reconciler: Reconciler },
+  parts: { pool: DatabasePool; reconciler: Reconciler; node: NodeRow },
   teardown: Teardown,
 ): UsageSampler {
   const usage = startUsageSampler({
     ...parts,
-    intervalMs: config.MINIMCP_USAGE_SECONDS * 1000,
+    ...usageOptions(config, parts.pool, parts.node),
     onError: (error) => place.log.warn({ err: String(error) }, 'usage sample not written'),
+    onUnhealthy: (targets) =>
+      place.log.warn({ instances: targets.map((t) => t.instanceId) }, 'health probe failed'),
   });
   teardown.add('write the last usage sample', async () => {
     usage.stop();
@@ -415,7 +417,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     teardown.add('stop every instance', () => reconciler.close());
     const { warmPool } = children;
     const figures = { portsFree: (await countPorts(pool, node.id)).free };
-    const usage = startUsage(config, place, { pool, reconciler }, teardown);
+    const usage = startUsage(config, place, { pool, reconciler, node }, teardown);
     const grpcAdvertise = config.MINIMCP_GRPC_ADVERTISE ?? config.MINIMCP_GRPC_LISTEN;
     const grpcServer: AgentGrpcServer = await startAgentGrpcServer({
       address: config.MINIMCP_GRPC_LISTEN,
@@ -440,11 +442,10 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     startNodeHeartbeat(config, place, heartbeatParts, teardown);
 
     await reconciler.reconcile().finally(children.firstPassDone);
-    const range = config.MINIMCP_PORT_RANGE;
     log.info(
       {
         grpc: grpcAdvertise,
-        ports: `${range.start}-${range.end}`,
+        ports: `${node.port_range_start}-${node.port_range_end}`,
         instances: reconciler.list().length,
       },
       'agent ready',

@@ -295,8 +295,10 @@ export const agentConfig = z.object({
     .default('127.0.0.1')
     .describe('Interface the instance ports listen on (0.0.0.0 on a server).'),
   MINIMCP_PORT_RANGE: portRange
-    .default({ start: 3001, end: 3100 })
-    .describe('Instance port pool of this node, START-END.'),
+    .optional()
+    .describe(
+      'Instance port pool of this node, START-END (default: the port.range_start/port.range_end settings, 3001-3100 as seeded).',
+    ),
   MINIMCP_NODE_CAPACITY: positiveInt(0, 65535)
     .optional()
     .describe('Most instances this node runs (default: the pool size).'),
@@ -374,6 +376,9 @@ export const agentConfig = z.object({
     .default('true')
     .transform((v) => v === 'true')
     .describe('Record an access line (source api) per MCP request.'),
+  MINIMCP_SETTINGS_REFRESH_SECONDS: positiveInt(1, 3600)
+    .default(30)
+    .describe('Seconds between re-reads of system_settings (resource limits) by the agent.'),
   MINIMCP_USAGE_SECONDS: positiveInt(1, 300)
     .default(5)
     .describe('Seconds between usage samples written to mcp_instances.stats.'),

@@ -13,6 +13,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerInstanceRoutes } from './routes/instances.js';
 import { registerKeyRoutes } from './routes/keys.js';
 import { registerNodeRoutes } from './routes/nodes.js';
+import { registerSettingRoutes } from './routes/settings.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerTypeRoutes } from './routes/types.js';
 import { registerUserRoutes } from './routes/users.js';
@@ -30,6 +31,7 @@ const ROUTE_MODULES: ((app: App, deps: AppDeps) => void)[] = [
   registerTypeRoutes,
   registerNodeRoutes,
   registerInstanceRoutes,
+  registerSettingRoutes,
 ];
 
 export const OPENAPI_PATH = '/v1/openapi.json';

@@ -1,14 +1,19 @@
 // Usage of each instance (gateway counters, CPU and memory of the child)
-// written in one batched statement every few seconds, and node totals for the
-// heartbeat. No database write per request: the gateway only counts.
+// written in one batched statement every few seconds, node totals for the
+// heartbeat, and the running instances' health checks (health-probe.ts). No
+// database write per request: the gateway only counts.
 import type { DatabasePool } from 'slonik';
+import type { AgentConfig } from '../../core/config.js';
+import type { NodeRow } from '../../core/db/nodes.js';
 import { recordInstanceUsage, type InstanceUsage } from '../../core/db/instances.js';
 import { getSettings, type Settings } from '../../core/db/settings.js';
 import type { JsonObject } from '../../core/domain.js';
+import { probeAndRecord, probeHost, type ProbeTarget } from './health-probe.js';
+import { followPortRange } from './node-registration.js';
 import type { Reconciler } from './reconciler.js';
 import { createResourceJudge, limitsFor, type Sample, type Verdict } from './resource-guard.js';
 
-/** Settings are re-read this often (limits can change while the agent runs). */
+/** Settings are re-read this often by default (limits can change while the agent runs). */
 const SETTINGS_TTL_MS = 30_000;
 
 export interface UsageSampler {
@@ -19,11 +24,30 @@ export interface UsageSampler {
   stop(): void;
 }
 
+/** The sampler's options from the agent's configuration: intervals, port-range following, health probe. */
+export function usageOptions(config: AgentConfig, pool: DatabasePool, node: NodeRow) {
+  const followRange = followPortRange(pool, config, node);
+  return {
+    intervalMs: config.MINIMCP_USAGE_SECONDS * 1000,
+    settingsRefreshMs: config.MINIMCP_SETTINGS_REFRESH_SECONDS * 1000,
+    ...(followRange ? { onSettings: followRange } : {}),
+    health: { nodeId: node.id, bindHost: config.MINIMCP_BIND_HOST },
+  };
+}
+
 export function startUsageSampler(options: {
   pool: DatabasePool;
   reconciler: Reconciler;
   intervalMs: number;
+  /** How old the settings may get before a re-read (MINIMCP_SETTINGS_REFRESH_SECONDS). */
+  settingsRefreshMs?: number;
+  /** Told each fresh read of the settings (the port pool follows them, node-registration.ts). */
+  onSettings?: (settings: Settings) => Promise<void>;
+  /** With these, each pass also probes the running instances' health (health-probe.ts). */
+  health?: { nodeId: string; bindHost: string };
   onError?: (error: unknown) => void;
+  /** Instances the health probe found with no live child or no answering port. */
+  onUnhealthy?: (targets: readonly ProbeTarget[]) => void;
 }): UsageSampler {
   const lastAccessWritten = new Map<string, number>();
   const judges = new Map<string, (sample: Sample) => Verdict>();
@@ -32,10 +56,11 @@ export function startUsageSampler(options: {
   let settingsReadAt = 0;
 
   const currentSettings = async (): Promise<Settings | undefined> => {
-    if (!settings || Date.now() - settingsReadAt > SETTINGS_TTL_MS) {
+    if (!settings || Date.now() - settingsReadAt > (options.settingsRefreshMs ?? SETTINGS_TTL_MS)) {
       try {
         settings = await getSettings(options.pool);
         settingsReadAt = Date.now();
+        await options.onSettings?.(settings);
       } catch (error) {
         options.onError?.(error); // keep the last known limits
       }
@@ -101,6 +126,27 @@ export function startUsageSampler(options: {
     };
     try {
       await recordInstanceUsage(options.pool, usage);
+    } catch (error) {
+      options.onError?.(error);
+    }
+    await probe(live);
+  };
+
+  const probe = async (live: ReadonlySet<string>) => {
+    if (!options.health) return;
+    const targets = options.reconciler
+      .list()
+      .filter((runtime) => live.has(runtime.id) && runtime.state === 'running')
+      .map((runtime) => ({
+        instanceId: runtime.id,
+        port: runtime.port,
+        pid: runtime.supervisor()?.pid,
+      }));
+    try {
+      const { nodeId, bindHost } = options.health;
+      const host = probeHost(bindHost);
+      const unhealthy = await probeAndRecord({ pool: options.pool, nodeId, host, targets });
+      if (unhealthy.length > 0) options.onUnhealthy?.(unhealthy);
     } catch (error) {
       options.onError?.(error);
     }

@@ -73,6 +73,22 @@ export async function recordHeartbeat(
   `);
 }
 
+/** A new port range (and capacity) for a registered node, and its pool made to match. */
+export async function resizeNodePool(
+  db: CommonQueryMethods,
+  nodeId: string,
+  pool: { start: number; end: number; capacity: number },
+): Promise<NodeRow> {
+  const row = await db.one(sql.type(NodeRow)`
+    UPDATE nodes SET port_range_start = ${pool.start}, port_range_end = ${pool.end},
+      capacity = ${pool.capacity}
+    WHERE id = ${nodeId}
+    RETURNING ${nodeColumns}
+  `);
+  await ensurePortPool(db, nodeId, pool.start, pool.end);
+  return row;
+}
+
 export async function setNodeStatus(
   db: CommonQueryMethods,
   nodeId: string,

@@ -68,6 +68,11 @@ export const PortUsageRow = z.object({
   node_id: z.string().uuid(),
   free: z.number().int(),
   used: z.number().int(),
+  /** Of the ports held by an instance: the stalest and freshest agent health check. */
+  oldest_health_check: z.date().nullable(),
+  newest_health_check: z.date().nullable(),
+  /** Held ports the agent never found healthy (yet). */
+  never_checked: z.number().int(),
 });
 export type PortUsageRow = z.infer<typeof PortUsageRow>;
 
@@ -75,8 +80,15 @@ export async function countPorts(db: CommonQueryMethods, nodeId: string): Promis
   return db.one(sql.type(PortUsageRow)`
     SELECT ${nodeId}::uuid AS node_id,
       COUNT(*) FILTER (WHERE is_available)::int AS free,
-      COUNT(*) FILTER (WHERE NOT is_available)::int AS used
-    FROM port_allocations WHERE node_id = ${nodeId}
+      COUNT(*) FILTER (WHERE NOT is_available)::int AS used,
+      MIN(last_health_check) FILTER (WHERE held) AS oldest_health_check,
+      MAX(last_health_check) FILTER (WHERE held) AS newest_health_check,
+      COUNT(*) FILTER (WHERE held AND last_health_check IS NULL)::int AS never_checked
+    FROM (
+      SELECT is_available, last_health_check,
+        (NOT is_available AND mcp_instance_id IS NOT NULL) AS held
+      FROM port_allocations WHERE node_id = ${nodeId}
+    ) p
   `);
 }
 
@@ -143,4 +155,26 @@ export async function releaseLeakedPorts(
     RETURNING pa.node_id, pa.port, leaked.mcp_instance_id AS previous_instance_id
   `);
   return [...orphaned, ...stale];
+}
+
+/**
+ * Stamps last_health_check on the node's ports that the probe found healthy,
+ * in one statement; a port that changed hands since is left alone.
+ */
+export async function recordHealthChecks(
+  db: CommonQueryMethods,
+  nodeId: string,
+  checks: readonly { port: number; instanceId: string }[],
+): Promise<number> {
+  if (checks.length === 0) return 0;
+  const result = await db.query(sql.unsafe`
+    UPDATE port_allocations pa SET last_health_check = CURRENT_TIMESTAMP
+    FROM ${sql.unnest(
+      checks.map((c) => [c.port, c.instanceId]),
+      ['int4', 'uuid'],
+    )} AS checked(port, instance_id)
+    WHERE pa.node_id = ${nodeId} AND pa.port = checked.port
+      AND pa.mcp_instance_id = checked.instance_id
+  `);
+  return result.rowCount;
 }

@@ -1,8 +1,9 @@
 // The scheduled backstop behind the agents: expires instances past their
 // time, marks nodes with a stale heartbeat down and their instances
-// disconnected, frees ports nothing holds, and keeps the monthly log and event
-// partitions. Every step locks the rows it changes (SKIP LOCKED) and re-checks
-// them, so two runs at once split the work and write each event once.
+// disconnected, frees ports nothing holds, purges instances ended more than
+// cleanup.retention_days ago, and keeps the monthly log and event partitions.
+// Every step locks the rows it changes (SKIP LOCKED) and re-checks them, so
+// two runs at once split the work and write each event once.
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import type { AgentResolver } from './agent-registry.js';
@@ -14,7 +15,9 @@ import {
 } from './db/instance-sweeps.js';
 import { countHealthyNodes, markStaleNodesDown } from '../../core/db/nodes.js';
 import { releaseLeakedPorts, releasePortsOfInstances } from '../../core/db/ports.js';
+import { purgeEndedInstances } from './db/instance-purge.js';
 import { asSystem, type Transaction } from './db/user-context.js';
+import { getSettings } from '../../core/db/settings.js';
 import type { EventType } from '../../core/domain.js';
 import type { Logger } from '../../core/logger.js';
 
@@ -45,6 +48,8 @@ export interface MaintenanceSummary {
   disconnected: number;
   /** Ports this run gave back to the pool: of expired and disconnected instances, and leaked ones. */
   portsReleased: number;
+  /** Instance rows this run removed, ended more than cleanup.retention_days ago (with their logs and events). */
+  purged: number;
   partitions: { created: string[]; dropped: string[] };
   /** Active nodes with a fresh heartbeat after the run (the operations alarm watches it). */
   healthyNodes: number;
@@ -59,6 +64,8 @@ const MAX_BATCHES = 50;
 /** StopInstance calls in flight at once. */
 const STOP_CONCURRENCY = 8;
 const PARTITION_MONTHS_AHEAD = 3;
+/** Purge transactions per run (each removes up to batchSize instances). */
+const PURGE_BATCHES = 4;
 
 const PartitionAction = z.object({
   action: z.enum(['created', 'dropped']),
@@ -100,6 +107,23 @@ async function inBatches(
     if (done.changed.length < batchSize) break;
   }
   return { rows, portsReleased };
+}
+
+/**
+ * Removes instances ended more than cleanup.retention_days ago, `batchSize`
+ * per transaction and at most PURGE_BATCHES per run: a backlog drains over
+ * several runs without one long transaction.
+ */
+async function purgeInBatches(pool: DatabasePool, batchSize: number): Promise<number> {
+  let purged = 0;
+  for (let batch = 0; batch < PURGE_BATCHES; batch++) {
+    const ids = await asSystem(pool, async (tx) =>
+      purgeEndedInstances(tx, (await getSettings(tx))['cleanup.retention_days'], batchSize),
+    );
+    purged += ids.length;
+    if (ids.length < batchSize) break;
+  }
+  return purged;
 }
 
 /** Runs `work` over `items`, at most `limit` at a time. */
@@ -154,6 +178,8 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
       'released ports held by no live instance',
     );
 
+  const purged = await purgeInBatches(pool, batchSize);
+
   const partitionActions = await asSystem(pool, (tx) =>
     tx.any(
       sql.type(PartitionAction)`
@@ -198,6 +224,7 @@ export async function runMaintenance(options: MaintenanceOptions): Promise<Maint
     nodesDown: nodesDown.length,
     disconnected: disconnected.rows.length,
     portsReleased: expired.portsReleased + disconnected.portsReleased + leaked.length,
+    purged,
     partitions: {
       created: partitionActions.filter((p) => p.action === 'created').map((p) => p.partition_name),
       dropped: partitionActions.filter((p) => p.action === 'dropped').map((p) => p.partition_name),

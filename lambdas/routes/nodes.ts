@@ -1,10 +1,11 @@
-// GET /v1/nodes (admin): compute nodes with heartbeat age and port usage.
+// GET /v1/nodes (admin): compute nodes with heartbeat age, port usage and the
+// agent's health checks of the ports in use.
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { NodeStatus } from '../../core/domain.js';
 import { listNodes, type NodeRow } from '../../core/db/nodes.js';
 import { activateNode, drainNode } from '../control/node-drain.js';
-import { countPorts } from '../../core/db/ports.js';
+import { countPorts, type PortUsageRow } from '../../core/db/ports.js';
 import { authenticate, requireAdmin } from '../auth.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import { BEARER, IdParam, iso, isoOrNull, jsonResponse, problems, Timestamp } from '../schemas.js';
@@ -29,13 +30,24 @@ const NodeSchema = z
       range_end: z.number().int(),
       free: z.number().int(),
       used: z.number().int(),
+      oldest_health_check: Timestamp.nullable().openapi({
+        description:
+          'Of the ports held by instances: the stalest time the agent found its child alive and its port answering (port_allocations.last_health_check); null if none checked.',
+      }),
+      newest_health_check: Timestamp.nullable().openapi({
+        description: 'The freshest such check.',
+      }),
+      never_checked: z
+        .number()
+        .int()
+        .openapi({ description: 'Held ports the agent never found healthy.' }),
     }),
     stats: z.record(z.string(), z.unknown()),
     created_at: Timestamp,
   })
   .openapi('Node');
 
-function toNodeView(row: NodeRow, ports: { free: number; used: number }) {
+function toNodeView(row: NodeRow, ports: PortUsageRow) {
   return {
     id: row.id,
     name: row.name,
@@ -53,6 +65,9 @@ function toNodeView(row: NodeRow, ports: { free: number; used: number }) {
       range_end: row.port_range_end,
       free: ports.free,
       used: ports.used,
+      oldest_health_check: isoOrNull(ports.oldest_health_check),
+      newest_health_check: isoOrNull(ports.newest_health_check),
+      never_checked: ports.never_checked,
     },
     stats: row.stats,
     created_at: iso(row.created_at),
@@ -88,7 +103,7 @@ export function registerNodeRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       method: 'get',
       path: '/v1/nodes',
       tags: ['nodes'],
-      summary: 'Compute nodes with heartbeat age and port usage (admin)',
+      summary: 'Compute nodes with heartbeat age, port usage and health checks (admin)',
       security: BEARER,
       middleware: admin,
       responses: {

@@ -34,6 +34,8 @@ const ADMIN_ROUTES = [
   'POST /v1/types',
   'PATCH /v1/types/{name}',
   'GET /v1/nodes',
+  'GET /v1/settings',
+  'PATCH /v1/settings/{key}',
 ];
 
 /**
@@ -101,6 +103,7 @@ describe('BOLA sweep', () => {
       [/^\/v1\/nodes\/\{id\}/, 'id', () => stack.agent.node.id],
       [/^\/v1\/keys\/\{type\}/, 'type', () => 'github'],
       [/^\/v1\/types\/\{name\}/, 'name', () => 'github'],
+      [/^\/v1\/settings\/\{key\}/, 'key', () => 'cleanup.retention_days'],
     ];
     const hit = table.find(([pattern, name]) => pattern.test(path) && name === param);
     return hit?.[2]();

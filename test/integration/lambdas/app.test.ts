@@ -142,6 +142,8 @@ describe('GET /v1/openapi.json', () => {
         'POST /v1/instances/{id}/token',
         'GET /v1/instances/{id}/logs',
         'GET /v1/instances/{id}/events',
+        'GET /v1/settings',
+        'PATCH /v1/settings/{key}',
       ].sort(),
     );
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });

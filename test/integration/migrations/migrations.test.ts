@@ -16,6 +16,7 @@ const TABLES = [
   'system_settings',
   'mcp_logs',
   'mcp_events',
+  'admin_events',
 ];
 
 const COLUMNS: Record<string, string[]> = {
@@ -214,6 +215,7 @@ describe('migrations', () => {
       '003_partition-maintenance',
       '004_row-level-security',
       '005_seed-data',
+      '006_admin-events',
     ]);
 
     const tables = await userTables();
@@ -344,7 +346,7 @@ describe('migrations', () => {
 
   it('rolls every migration back to an empty schema, and applies them again', async () => {
     const reverted = await migrate({ databaseUrl: db.url, direction: 'down' });
-    expect(reverted).toHaveLength(5);
+    expect(reverted).toHaveLength(6);
     expect(await userTables()).toEqual([]);
     const functions = await client.query(
       `SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'`,
@@ -352,7 +354,7 @@ describe('migrations', () => {
     expect(functions.rows).toEqual([]);
 
     const again = await migrate({ databaseUrl: db.url, direction: 'up' });
-    expect(again).toHaveLength(5);
+    expect(again).toHaveLength(6);
     expect((await userTables()).filter((t) => TABLES.includes(t)).sort()).toEqual(
       [...TABLES].sort(),
     );

@@ -141,6 +141,13 @@ describe('sample queries', () => {
     expect(await allocatePort(db.owner, node.id, 4001, other.id)).toBe(false);
     await releasePort(db.owner, node.id, 4001);
     expect(await findNextFreePort(db.owner, node.id)).toBe(4001);
-    expect(await countPorts(db.owner, node.id)).toEqual({ node_id: node.id, free: 3, used: 0 });
+    expect(await countPorts(db.owner, node.id)).toEqual({
+      node_id: node.id,
+      free: 3,
+      used: 0,
+      oldest_health_check: null,
+      newest_health_check: null,
+      never_checked: 0,
+    });
   });
 });

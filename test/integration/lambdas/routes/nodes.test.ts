@@ -61,6 +61,49 @@ describe('GET /v1/nodes', () => {
     });
   });
 
+  it('shows the oldest and newest health check of the ports in use', async () => {
+    const node = await registerNode(api.db.owner, {
+      name: 'edge-health',
+      grpcAddress: '10.0.0.6:50051',
+      publicHost: 'edge-health.example.test',
+      portRangeStart: 4101,
+      portRangeEnd: 4104,
+      capacity: 4,
+      agentVersion: '1.2.3',
+    });
+    const owner = await api.createUser();
+    const ports: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const instance = await makeInstance(api.db.owner, { userId: owner.id, nodeId: node.id });
+      ports.push(await asSystem(api.db.owner, (tx) => claimFreePort(tx, node.id, instance.id)));
+    }
+    await api.db.owner.query(sql.unsafe`
+      UPDATE port_allocations SET last_health_check = CASE port
+        WHEN ${ports[0]!} THEN timestamptz '2026-01-01T00:00:00Z'
+        WHEN ${ports[1]!} THEN timestamptz '2026-01-01T00:00:05Z' END
+      WHERE node_id = ${node.id} AND port IN (${ports[0]!}, ${ports[1]!})
+    `);
+    // A free port's old check does not count.
+    await api.db.owner.query(sql.unsafe`
+      UPDATE port_allocations SET last_health_check = timestamptz '2020-01-01T00:00:00Z'
+      WHERE node_id = ${node.id} AND is_available
+    `);
+
+    const response = await api.request('GET', '/v1/nodes', { token: api.adminToken });
+    const view = response
+      .json<{ nodes: (NodeView & { ports: Record<string, unknown> })[] }>()
+      .nodes.find((n) => n.name === 'edge-health');
+    expect(view?.ports).toEqual({
+      range_start: 4101,
+      range_end: 4104,
+      free: 1,
+      used: 3,
+      oldest_health_check: '2026-01-01T00:00:00.000Z',
+      newest_health_check: '2026-01-01T00:00:05.000Z',
+      never_checked: 1,
+    });
+  });
+
   it('is for admins only', async () => {
     const user = await api.createUserWithToken();
     expectProblem(await api.request('GET', '/v1/nodes', { token: user.token }), 403, 'forbidden');
