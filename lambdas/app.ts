@@ -16,6 +16,8 @@ import { registerNodeRoutes } from './routes/nodes.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerTypeRoutes } from './routes/types.js';
 import { registerUserRoutes } from './routes/users.js';
+import { registerAccountRoutes } from './routes/accounts.js';
+import { registerVerificationRoutes } from './routes/verification.js';
 
 export type { AppDeps, AppEnv } from './context.js';
 export type App = OpenAPIHono<AppEnv>;
@@ -30,6 +32,8 @@ const ROUTE_MODULES: ((app: App, deps: AppDeps) => void)[] = [
   registerTypeRoutes,
   registerNodeRoutes,
   registerInstanceRoutes,
+  registerVerificationRoutes,
+  registerAccountRoutes,
 ];
 
 export const OPENAPI_PATH = '/v1/openapi.json';

@@ -16,6 +16,7 @@ export const Settings = z.object({
     .positive()
     .max(100 * 64)
     .default(50),
+  'users.require_verified_email': z.boolean().default(false),
 });
 export type Settings = z.infer<typeof Settings>;
 export type SettingKey = keyof Settings;

@@ -142,6 +142,11 @@ describe('GET /v1/openapi.json', () => {
         'POST /v1/instances/{id}/token',
         'GET /v1/instances/{id}/logs',
         'GET /v1/instances/{id}/events',
+        'POST /v1/auth/verify',
+        'POST /v1/auth/verify/request',
+        'DELETE /v1/users/{id}',
+        'GET /v1/me/export',
+        'DELETE /v1/me',
       ].sort(),
     );
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
