@@ -4,9 +4,10 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from '@jest/globals';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { startTestApi, type TestApi } from './api.js';
+import { expectProblem, startTestApi, type TestApi } from './api.js';
 import { agentLikeStart, createHarness, type Harness, type TestNode } from './instance-harness.js';
 
 export interface AccountsHarness {
@@ -49,6 +50,53 @@ export async function startAccountsHarness(): Promise<AccountsHarness> {
       }
     },
   };
+}
+
+/**
+ * One harness for the test file, started before its tests and closed after;
+ * its parts are read inside tests (they exist once beforeAll ran).
+ */
+export function accountsHarnessForFile(): Omit<AccountsHarness, 'close'> {
+  let harness: AccountsHarness | undefined;
+  beforeAll(async () => {
+    harness = await startAccountsHarness();
+  }, 60_000);
+  afterAll(async () => {
+    await harness?.close();
+  });
+  const started = (): AccountsHarness => {
+    if (!harness) throw new Error('the accounts harness has not started');
+    return harness;
+  };
+  return {
+    get h() {
+      return started().h;
+    },
+    get api() {
+      return started().api;
+    },
+    get node() {
+      return started().node;
+    },
+    get dataDir() {
+      return started().dataDir;
+    },
+  };
+}
+
+/** The account's token is refused, and so is a login with its password. */
+export async function expectLockedOut(
+  api: TestApi,
+  user: { token: string; email: string; password: string },
+): Promise<void> {
+  expectProblem(await api.request('GET', '/v1/me', { token: user.token }), 401, 'unauthenticated');
+  expectProblem(
+    await api.request('POST', '/v1/auth/token', {
+      json: { email: user.email, password: user.password },
+    }),
+    401,
+    'unauthenticated',
+  );
 }
 
 const OutboxMail = z.object({

@@ -1,29 +1,20 @@
 // The end of an account over real HTTP: an admin soft-deletes a user (their
 // instances stop through the agents, tokens and keys revoked, login refused),
 // and a user exports (no secret in it) or erases their own data.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import {
   accountEvents,
-  startAccountsHarness,
-  type AccountsHarness,
+  accountsHarnessForFile,
+  expectLockedOut,
 } from '../../../support/accounts.js';
-import { expectProblem, type TestApi, type TestUserWithToken } from '../../../support/api.js';
+import { expectProblem, type TestUserWithToken } from '../../../support/api.js';
 import { instanceRow } from '../../../support/instance-harness.js';
 import { insertLogs } from '../../../support/queries.js';
 import { findLeaks, secretForms } from '../../../support/secret-scan.js';
 
-let t: AccountsHarness;
-let api: TestApi;
-
-beforeAll(async () => {
-  t = await startAccountsHarness();
-  api = t.api;
-}, 60_000);
-afterAll(async () => {
-  await t?.close();
-});
+const t = accountsHarnessForFile();
 
 const FIGMA_KEY = 'figd_account-test-secret-0123456789abcdef';
 
@@ -31,15 +22,15 @@ const FIGMA_KEY = 'figd_account-test-secret-0123456789abcdef';
 async function busyUser(): Promise<
   TestUserWithToken & { instances: { id: string; token: string }[] }
 > {
-  const user = await api.createUserWithToken();
-  const stored = await api.request('PUT', '/v1/keys/figma', {
+  const user = await t.api.createUserWithToken();
+  const stored = await t.api.request('PUT', '/v1/keys/figma', {
     token: user.token,
     json: { key: FIGMA_KEY },
   });
   expect(stored.status).toBeLessThan(300);
   const instances: { id: string; token: string }[] = [];
   for (let i = 0; i < 2; i++) {
-    const created = await api.request('POST', '/v1/instances', {
+    const created = await t.api.request('POST', '/v1/instances', {
       token: user.token,
       json: { type: 'demo' },
       headers: { 'user-agent': 'jest/accounts' },
@@ -51,25 +42,32 @@ async function busyUser(): Promise<
   return { ...user, instances };
 }
 
+/** One line of the instance's server output, written as the log shipper writes it. */
+async function logLine(instanceId: string, message: string): Promise<void> {
+  await insertLogs(t.api.db.owner, [
+    { instanceId, timestamp: new Date(), level: 'info', source: 'process', message },
+  ]);
+}
+
 const Deleted = z.object({ event_data: z.record(z.string(), z.unknown()) });
 
 async function deletedEvent(instanceId: string) {
-  return api.db.owner.one(sql.type(Deleted)`
+  return t.api.db.owner.one(sql.type(Deleted)`
     SELECT event_data FROM mcp_events WHERE mcp_instance_id = ${instanceId} AND event_type = 'deleted'
   `);
 }
 
 /** Runs a `SELECT count(*)::int …` through the owner pool (no row-level security). */
 async function countOf(query: ReturnType<typeof sql.unsafe>): Promise<number> {
-  return z.number().parse(await api.db.owner.oneFirst(query));
+  return z.number().parse(await t.api.db.owner.oneFirst(query));
 }
 
 describe('DELETE /v1/users/{id}', () => {
   it('stops the user’s instances through their agent, revokes tokens and keys, refuses login, and names the admin', async () => {
-    const admin = await api.createUserWithToken({ role: 'admin' });
+    const admin = await t.api.createUserWithToken({ role: 'admin' });
     const user = await busyUser();
 
-    const response = await api.request('DELETE', `/v1/users/${user.id}`, { token: admin.token });
+    const response = await t.api.request('DELETE', `/v1/users/${user.id}`, { token: admin.token });
 
     expect(response.status).toBe(200);
     expect(response.json()).toMatchObject({
@@ -79,23 +77,12 @@ describe('DELETE /v1/users/{id}', () => {
     const stopped = t.node.fake.calls.stopInstance.map((call) => call.instanceId);
     for (const instance of user.instances) {
       expect(stopped).toContain(instance.id);
-      expect((await instanceRow(api.db.owner, instance.id)).deleted_at).not.toBeNull();
+      expect((await instanceRow(t.api.db.owner, instance.id)).deleted_at).not.toBeNull();
       expect((await deletedEvent(instance.id)).event_data).toMatchObject({
         cause: { reason: 'user_deleted', actor: 'admin', actor_user_id: admin.id },
       });
     }
-    expectProblem(
-      await api.request('GET', '/v1/me', { token: user.token }),
-      401,
-      'unauthenticated',
-    );
-    expectProblem(
-      await api.request('POST', '/v1/auth/token', {
-        json: { email: user.email, password: user.password },
-      }),
-      401,
-      'unauthenticated',
-    );
+    await expectLockedOut(t.api, user);
     expect(
       await countOf(
         sql.unsafe`SELECT count(*)::int FROM api_keys WHERE user_id = ${user.id} AND is_active`,
@@ -106,7 +93,7 @@ describe('DELETE /v1/users/{id}', () => {
         sql.unsafe`SELECT count(*)::int FROM user_api_tokens WHERE user_id = ${user.id} AND revoked_at IS NULL`,
       ),
     ).toBe(0);
-    expect(await accountEvents(api, user.id)).toEqual([
+    expect(await accountEvents(t.api, user.id)).toEqual([
       {
         event_type: 'deleted',
         actor: 'admin',
@@ -114,7 +101,7 @@ describe('DELETE /v1/users/{id}', () => {
         event_data: { tokens_revoked: 1, keys_deactivated: 1 },
       },
     ]);
-    const listed = await api.request('GET', '/v1/users', { token: admin.token });
+    const listed = await t.api.request('GET', '/v1/users', { token: admin.token });
     expect(listed.json<{ users: { id: string }[] }>().users.map((u) => u.id)).not.toContain(
       user.id,
     );
@@ -122,32 +109,34 @@ describe('DELETE /v1/users/{id}', () => {
 
   it('answers the same when repeated, without a second event', async () => {
     const user = await busyUser();
-    await api.request('DELETE', `/v1/users/${user.id}`, { token: api.adminToken });
-    const again = await api.request('DELETE', `/v1/users/${user.id}`, { token: api.adminToken });
+    await t.api.request('DELETE', `/v1/users/${user.id}`, { token: t.api.adminToken });
+    const again = await t.api.request('DELETE', `/v1/users/${user.id}`, {
+      token: t.api.adminToken,
+    });
     expect(again.status).toBe(200);
     expect(again.json()).toMatchObject({ instances_stopped: 0 });
-    expect((await accountEvents(api, user.id)).map((e) => [e.event_type, e.actor])).toEqual([
+    expect((await accountEvents(t.api, user.id)).map((e) => [e.event_type, e.actor])).toEqual([
       ['deleted', 'bootstrap-admin'],
     ]);
   });
 
   it('is for admins only, 404 for no such user, and 409 for an admin’s own account', async () => {
-    const user = await api.createUserWithToken();
-    const admin = await api.createUserWithToken({ role: 'admin' });
+    const user = await t.api.createUserWithToken();
+    const admin = await t.api.createUserWithToken({ role: 'admin' });
     expectProblem(
-      await api.request('DELETE', `/v1/users/${admin.id}`, { token: user.token }),
+      await t.api.request('DELETE', `/v1/users/${admin.id}`, { token: user.token }),
       403,
       'forbidden',
     );
     expectProblem(
-      await api.request('DELETE', '/v1/users/00000000-0000-4000-8000-000000000000', {
+      await t.api.request('DELETE', '/v1/users/00000000-0000-4000-8000-000000000000', {
         token: admin.token,
       }),
       404,
       'not-found',
     );
     expectProblem(
-      await api.request('DELETE', `/v1/users/${admin.id}`, { token: admin.token }),
+      await t.api.request('DELETE', `/v1/users/${admin.id}`, { token: admin.token }),
       409,
       'conflict',
     );
@@ -157,17 +146,9 @@ describe('DELETE /v1/users/{id}', () => {
 describe('GET /v1/me/export', () => {
   it('holds the account, keys’ metadata, instances, events and recent logs, and no secret', async () => {
     const user = await busyUser();
-    await insertLogs(api.db.owner, [
-      {
-        instanceId: user.instances[0]!.id,
-        timestamp: new Date(),
-        level: 'info',
-        source: 'process',
-        message: 'hello from the export test',
-      },
-    ]);
+    await logLine(user.instances[0]!.id, 'hello from the export test');
 
-    const response = await api.request('GET', '/v1/me/export', { token: user.token });
+    const response = await t.api.request('GET', '/v1/me/export', { token: user.token });
 
     expect(response.status).toBe(200);
     const body = response.json<
@@ -191,7 +172,7 @@ describe('GET /v1/me/export', () => {
       logs: false,
     });
 
-    const envelope = await api.db.owner.one(
+    const envelope = await t.api.db.owner.one(
       sql.type(
         z.object({ encrypted_key: z.string(), wrapped_data_key: z.string() }),
       )`SELECT encrypted_key, wrapped_data_key FROM api_keys WHERE user_id = ${user.id}`,
@@ -212,8 +193,8 @@ describe('GET /v1/me/export', () => {
 
   it('is the caller’s own data only', async () => {
     const other = await busyUser();
-    const me = await api.createUserWithToken();
-    const response = await api.request('GET', '/v1/me/export', { token: me.token });
+    const me = await t.api.createUserWithToken();
+    const response = await t.api.request('GET', '/v1/me/export', { token: me.token });
     expect(response.text).not.toContain(other.id);
     expect(response.json<{ instances: unknown[] }>().instances).toEqual([]);
   });
@@ -223,7 +204,7 @@ describe('DELETE /v1/me', () => {
   it('refuses without the caller’s email as confirmation, and erases nothing', async () => {
     const user = await busyUser();
     expectProblem(
-      await api.request('DELETE', '/v1/me', {
+      await t.api.request('DELETE', '/v1/me', {
         token: user.token,
         json: { confirm: 'someone@else.test' },
       }),
@@ -231,29 +212,21 @@ describe('DELETE /v1/me', () => {
       'validation-failed',
     );
     expectProblem(
-      await api.request('DELETE', '/v1/me', { token: user.token, json: {} }),
+      await t.api.request('DELETE', '/v1/me', { token: user.token, json: {} }),
       400,
       'validation-failed',
     );
-    expect((await api.request('GET', '/v1/me', { token: user.token })).status).toBe(200);
+    expect((await t.api.request('GET', '/v1/me', { token: user.token })).status).toBe(200);
   });
 
   it('stops instances, deletes keys, tokens and logs, and clears the personal fields', async () => {
     const user = await busyUser();
-    await api.db.owner.query(sql.unsafe`
+    await t.api.db.owner.query(sql.unsafe`
       UPDATE mcp_instances SET config = '{"note": "personal"}' WHERE user_id = ${user.id}
     `);
-    await insertLogs(api.db.owner, [
-      {
-        instanceId: user.instances[0]!.id,
-        timestamp: new Date(),
-        level: 'info',
-        source: 'process',
-        message: 'personal line',
-      },
-    ]);
+    await logLine(user.instances[0]!.id, 'personal line');
 
-    const response = await api.request('DELETE', '/v1/me', {
+    const response = await t.api.request('DELETE', '/v1/me', {
       token: user.token,
       json: { confirm: user.email.toUpperCase() },
     });
@@ -266,7 +239,7 @@ describe('DELETE /v1/me', () => {
       tokens_deleted: 1,
       logs_deleted: 1,
     });
-    const row = await api.db.owner.one(
+    const row = await t.api.db.owner.one(
       sql.type(
         z.object({
           email: z.string(),
@@ -285,7 +258,7 @@ describe('DELETE /v1/me', () => {
     const stopped = t.node.fake.calls.stopInstance.map((call) => call.instanceId);
     for (const instance of user.instances) {
       expect(stopped).toContain(instance.id);
-      const stored = await instanceRow(api.db.owner, instance.id);
+      const stored = await instanceRow(t.api.db.owner, instance.id);
       expect(stored.deleted_at).not.toBeNull();
       expect(stored.config).toEqual({});
     }
@@ -311,24 +284,13 @@ describe('DELETE /v1/me', () => {
         sql.unsafe`SELECT count(*)::int FROM mcp_events WHERE mcp_instance_id IN (${ids}) AND (ip_address IS NOT NULL OR user_agent IS NOT NULL)`,
       ),
     ).toBe(0);
-    expect((await accountEvents(api, user.id)).map((e) => [e.event_type, e.actor])).toEqual([
+    expect((await accountEvents(t.api, user.id)).map((e) => [e.event_type, e.actor])).toEqual([
       ['erased', 'user'],
     ]);
-    expectProblem(
-      await api.request('GET', '/v1/me', { token: user.token }),
-      401,
-      'unauthenticated',
-    );
-    expectProblem(
-      await api.request('POST', '/v1/auth/token', {
-        json: { email: user.email, password: user.password },
-      }),
-      401,
-      'unauthenticated',
-    );
+    await expectLockedOut(t.api, user);
     // The address is free again: nothing of the person is left holding it.
-    const again = await api.request('POST', '/v1/users', {
-      token: api.adminToken,
+    const again = await t.api.request('POST', '/v1/users', {
+      token: t.api.adminToken,
       json: { email: user.email, password: 'a-new-long-password', name: 'New' },
     });
     expect(again.status).toBe(201);

@@ -2,7 +2,7 @@
 // user creation and on request, POST /v1/auth/verify with a single-use,
 // expiring token kept as a hash, and the admin setting that keeps unverified
 // users from creating instances.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { issueToken } from '../../../../core/tokens.js';
@@ -10,31 +10,21 @@ import {
   accountEvents,
   mailsTo,
   newestVerificationToken,
-  startAccountsHarness,
-  type AccountsHarness,
+  accountsHarnessForFile,
 } from '../../../support/accounts.js';
-import { expectProblem, type TestApi } from '../../../support/api.js';
+import { expectProblem } from '../../../support/api.js';
 import { putSetting } from '../../../support/queries.js';
 import { dumpDatabase, findLeaks, secretForms } from '../../../support/secret-scan.js';
 
-let t: AccountsHarness;
-let api: TestApi;
-
-beforeAll(async () => {
-  t = await startAccountsHarness();
-  api = t.api;
-}, 60_000);
-afterAll(async () => {
-  await t?.close();
-});
+const t = accountsHarnessForFile();
 
 let counter = 0;
 async function createUserByAdmin(): Promise<{ id: string; email: string; password: string }> {
   counter += 1;
   const email = `verify-${counter}-${Date.now()}@example.test`;
   const password = 'correct-horse-battery';
-  const response = await api.request('POST', '/v1/users', {
-    token: api.adminToken,
+  const response = await t.api.request('POST', '/v1/users', {
+    token: t.api.adminToken,
     json: { email, password, name: `Verify ${counter}` },
   });
   expect(response.status).toBe(201);
@@ -42,13 +32,13 @@ async function createUserByAdmin(): Promise<{ id: string; email: string; passwor
 }
 
 async function emailVerified(userId: string): Promise<boolean | null> {
-  return api.db.owner.oneFirst(sql.type(z.object({ email_verified: z.boolean().nullable() }))`
+  return t.api.db.owner.oneFirst(sql.type(z.object({ email_verified: z.boolean().nullable() }))`
     SELECT email_verified FROM users WHERE id = ${userId}
   `);
 }
 
 async function login(email: string, password: string): Promise<string> {
-  const response = await api.request('POST', '/v1/auth/token', { json: { email, password } });
+  const response = await t.api.request('POST', '/v1/auth/token', { json: { email, password } });
   expect(response.status).toBe(201);
   return response.json<{ token: string }>().token;
 }
@@ -62,17 +52,17 @@ describe('the verification link', () => {
     expect(mails[0]!.text).toContain(`https://api.minimcp.test/v1/auth/verify?token=${token}`);
     expect(await emailVerified(user.id)).toBe(false);
 
-    const verified = await api.request('POST', '/v1/auth/verify', { json: { token } });
+    const verified = await t.api.request('POST', '/v1/auth/verify', { json: { token } });
     expect(verified.status).toBe(200);
     expect(verified.json()).toEqual({ verified: true, user_id: user.id });
     expect(await emailVerified(user.id)).toBe(true);
-    const users = await api.request('GET', '/v1/users', { token: api.adminToken });
+    const users = await t.api.request('GET', '/v1/users', { token: t.api.adminToken });
     expect(
       users
         .json<{ users: { id: string; email_verified: boolean }[] }>()
         .users.find((u) => u.id === user.id),
     ).toMatchObject({ email_verified: true });
-    expect((await accountEvents(api, user.id)).map((e) => [e.event_type, e.actor])).toEqual([
+    expect((await accountEvents(t.api, user.id)).map((e) => [e.event_type, e.actor])).toEqual([
       ['verification_sent', 'bootstrap-admin'],
       ['email_verified', 'user'],
     ]);
@@ -81,9 +71,9 @@ describe('the verification link', () => {
   it('refuses a token used once already', async () => {
     const user = await createUserByAdmin();
     const token = await newestVerificationToken(t.dataDir, user.email);
-    expect((await api.request('POST', '/v1/auth/verify', { json: { token } })).status).toBe(200);
+    expect((await t.api.request('POST', '/v1/auth/verify', { json: { token } })).status).toBe(200);
 
-    const again = await api.request('POST', '/v1/auth/verify', { json: { token } });
+    const again = await t.api.request('POST', '/v1/auth/verify', { json: { token } });
     expectProblem(again, 400, 'verification-token-invalid');
     expect(again.json<{ detail: string }>().detail).toContain('already used');
   });
@@ -91,12 +81,12 @@ describe('the verification link', () => {
   it('refuses an expired token and leaves the address unverified', async () => {
     const user = await createUserByAdmin();
     const token = await newestVerificationToken(t.dataDir, user.email);
-    await api.db.owner.query(sql.unsafe`
+    await t.api.db.owner.query(sql.unsafe`
       UPDATE email_verification_tokens SET expires_at = now() - interval '1 second'
       WHERE user_id = ${user.id}
     `);
 
-    const response = await api.request('POST', '/v1/auth/verify', { json: { token } });
+    const response = await t.api.request('POST', '/v1/auth/verify', { json: { token } });
     expectProblem(response, 400, 'verification-token-invalid');
     expect(response.json<{ detail: string }>().detail).toContain('expired');
     expect(await emailVerified(user.id)).toBe(false);
@@ -104,10 +94,10 @@ describe('the verification link', () => {
 
   it('refuses a wrong token, without echoing it', async () => {
     const wrong = issueToken('verify').token;
-    const response = await api.request('POST', '/v1/auth/verify', { json: { token: wrong } });
+    const response = await t.api.request('POST', '/v1/auth/verify', { json: { token: wrong } });
     expectProblem(response, 400, 'verification-token-invalid');
     expect(response.text).not.toContain(wrong);
-    const empty = await api.request('POST', '/v1/auth/verify', { json: { token: '' } });
+    const empty = await t.api.request('POST', '/v1/auth/verify', { json: { token: '' } });
     expectProblem(empty, 400, 'validation-failed');
   });
 
@@ -115,8 +105,8 @@ describe('the verification link', () => {
     const user = await createUserByAdmin();
     const token = await newestVerificationToken(t.dataDir, user.email);
     const leaks = findLeaks(secretForms(token), [
-      ...(await dumpDatabase(api.db.owner)),
-      ...api.logs.map((text, i) => ({ where: `log line ${i}`, text })),
+      ...(await dumpDatabase(t.api.db.owner)),
+      ...t.api.logs.map((text, i) => ({ where: `log line ${i}`, text })),
     ]);
     expect(leaks).toEqual([]);
   });
@@ -128,7 +118,7 @@ describe('POST /v1/auth/verify/request', () => {
     const first = await newestVerificationToken(t.dataDir, user.email);
     const token = await login(user.email, user.password);
 
-    const requested = await api.request('POST', '/v1/auth/verify/request', { token });
+    const requested = await t.api.request('POST', '/v1/auth/verify/request', { token });
     expect(requested.status).toBe(202);
     expect(requested.json<{ sent: boolean; expires_at: string }>().sent).toBe(true);
     expect(await mailsTo(t.dataDir, user.email)).toHaveLength(2);
@@ -136,36 +126,40 @@ describe('POST /v1/auth/verify/request', () => {
     expect(second).not.toBe(first);
 
     expectProblem(
-      await api.request('POST', '/v1/auth/verify', { json: { token: first } }),
+      await t.api.request('POST', '/v1/auth/verify', { json: { token: first } }),
       400,
       'verification-token-invalid',
     );
-    expect((await api.request('POST', '/v1/auth/verify', { json: { token: second } })).status).toBe(
-      200,
-    );
+    expect(
+      (await t.api.request('POST', '/v1/auth/verify', { json: { token: second } })).status,
+    ).toBe(200);
   });
 
   it('answers 409 once the address is verified, 401 without a token, 403 for the bootstrap admin', async () => {
     const user = await createUserByAdmin();
-    await api.request('POST', '/v1/auth/verify', {
+    await t.api.request('POST', '/v1/auth/verify', {
       json: { token: await newestVerificationToken(t.dataDir, user.email) },
     });
     const token = await login(user.email, user.password);
-    expectProblem(await api.request('POST', '/v1/auth/verify/request', { token }), 409, 'conflict');
-    expectProblem(await api.request('POST', '/v1/auth/verify/request'), 401, 'unauthenticated');
     expectProblem(
-      await api.request('POST', '/v1/auth/verify/request', { token: api.adminToken }),
+      await t.api.request('POST', '/v1/auth/verify/request', { token }),
+      409,
+      'conflict',
+    );
+    expectProblem(await t.api.request('POST', '/v1/auth/verify/request'), 401, 'unauthenticated');
+    expectProblem(
+      await t.api.request('POST', '/v1/auth/verify/request', { token: t.api.adminToken }),
       403,
       'forbidden',
     );
   });
 
   it('limits how many links a user asks for in a burst', async () => {
-    const user = await api.createUserWithToken();
+    const user = await t.api.createUserWithToken();
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++)
       statuses.push(
-        (await api.request('POST', '/v1/auth/verify/request', { token: user.token })).status,
+        (await t.api.request('POST', '/v1/auth/verify/request', { token: user.token })).status,
       );
     expect(statuses).toEqual([202, 202, 202, 429]);
   });
@@ -173,8 +167,8 @@ describe('POST /v1/auth/verify/request', () => {
 
 describe('the users.require_verified_email setting', () => {
   it('is off by default: an unverified user creates instances', async () => {
-    const user = await api.createUserWithToken();
-    const created = await api.request('POST', '/v1/instances', {
+    const user = await t.api.createUserWithToken();
+    const created = await t.api.request('POST', '/v1/instances', {
       token: user.token,
       json: { type: 'demo' },
     });
@@ -182,21 +176,27 @@ describe('the users.require_verified_email setting', () => {
   });
 
   it('when on, refuses an unverified user with 403 and lets them in once verified', async () => {
-    await putSetting(api.db.owner, 'users.require_verified_email', true);
+    await putSetting(t.api.db.owner, 'users.require_verified_email', true);
     try {
       const user = await createUserByAdmin();
       const token = await login(user.email, user.password);
-      const refused = await api.request('POST', '/v1/instances', { token, json: { type: 'demo' } });
+      const refused = await t.api.request('POST', '/v1/instances', {
+        token,
+        json: { type: 'demo' },
+      });
       expectProblem(refused, 403, 'email-not-verified');
       expect(refused.json<{ detail: string }>().detail).toContain('POST /v1/auth/verify/request');
 
-      await api.request('POST', '/v1/auth/verify', {
+      await t.api.request('POST', '/v1/auth/verify', {
         json: { token: await newestVerificationToken(t.dataDir, user.email) },
       });
-      const created = await api.request('POST', '/v1/instances', { token, json: { type: 'demo' } });
+      const created = await t.api.request('POST', '/v1/instances', {
+        token,
+        json: { type: 'demo' },
+      });
       expect([201, 202]).toContain(created.status);
     } finally {
-      await putSetting(api.db.owner, 'users.require_verified_email', false);
+      await putSetting(t.api.db.owner, 'users.require_verified_email', false);
     }
   });
 });
