@@ -13,6 +13,7 @@ import { expectProblem, type TestUserWithToken } from '../../../support/api.js';
 import { instanceRow } from '../../../support/instance-harness.js';
 import { insertLogs } from '../../../support/queries.js';
 import { findLeaks, secretForms } from '../../../support/secret-scan.js';
+import { EXPORT_LIMITS } from '../../../../lambdas/control/account-export.js';
 
 const t = accountsHarnessForFile();
 
@@ -189,6 +190,37 @@ describe('GET /v1/me/export', () => {
     );
     expect(leaks).toEqual([]);
     expect(response.text).not.toMatch(/token_hash|access_token_hash|password_hash/);
+  });
+
+  it('is bounded: logs older than the window are left out, and a cut section says so', async () => {
+    const user = await busyUser();
+    const instanceId = user.instances[0]!.id;
+    const now = Date.now();
+    const lines = Array.from({ length: EXPORT_LIMITS.logs + 1 }, (_, i) => ({
+      instanceId,
+      timestamp: new Date(now - i * 1000),
+      level: 'info' as const,
+      source: 'process' as const,
+      message: `line ${i}`,
+    }));
+    await insertLogs(t.api.db.owner, [
+      ...lines,
+      {
+        instanceId,
+        timestamp: new Date(now - (EXPORT_LIMITS.logDays + 1) * 86_400_000),
+        level: 'info',
+        source: 'process',
+        message: 'too old to export',
+      },
+    ]);
+
+    const response = await t.api.request('GET', '/v1/me/export', { token: user.token });
+
+    const body = response.json<{ logs: { message: string }[]; truncated: { logs: boolean } }>();
+    expect(body.logs).toHaveLength(EXPORT_LIMITS.logs);
+    expect(body.logs[0]!.message).toBe('line 0');
+    expect(body.truncated.logs).toBe(true);
+    expect(response.text).not.toContain('too old to export');
   });
 
   it('is the caller’s own data only', async () => {
