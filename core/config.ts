@@ -84,6 +84,31 @@ export const apiConfig = z.object({
   MINIMCP_AUTH_RATE_REFILL_SECONDS: positiveInt(1, 3600)
     .default(12)
     .describe('POST /v1/auth/token: seconds to earn back one attempt.'),
+  MINIMCP_MAILER: z
+    .enum(['outbox', 'ses', 'none'])
+    .default('outbox')
+    .describe(
+      'Where account mail (verification links) goes: `outbox` writes DATA_DIR/outbox/*.json, `ses` sends through Amazon SES, `none` drops it (logged).',
+    ),
+  MINIMCP_MAIL_FROM: z
+    .email()
+    .optional()
+    .describe(
+      'Sender address of account mail; required with MINIMCP_MAILER=ses (an SES identity).',
+    ),
+  AWS_ENDPOINT_URL_SES: z
+    .url()
+    .optional()
+    .describe('Alternative SES endpoint (moto); the AWS SDK reads it too.'),
+  MINIMCP_VERIFY_URL: z
+    .url()
+    .optional()
+    .describe(
+      'Page the verification link opens, with ?token=… appended (it POSTs the token to /v1/auth/verify). Default: PUBLIC_API_URL/v1/auth/verify.',
+    ),
+  MINIMCP_VERIFY_TTL_MINUTES: positiveInt(5, 10_080)
+    .default(1_440)
+    .describe('How long an email verification link stays valid.'),
 });
 
 /** How the control plane (API, maintenance job) reaches the agents. */

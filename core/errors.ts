@@ -131,6 +131,20 @@ export class AgentUnavailableError extends MiniMcpError {
   readonly grpcCode = GrpcCode.UNAVAILABLE;
 }
 
+/** A verification token that is unknown, expired, used, or for an address no longer the user's. */
+export class VerificationTokenError extends MiniMcpError {
+  readonly code = 'VERIFICATION_TOKEN_INVALID';
+  readonly httpStatus = 400;
+  readonly grpcCode = GrpcCode.INVALID_ARGUMENT;
+}
+
+/** The admin setting users.require_verified_email is on and the caller's address is not verified. */
+export class EmailNotVerifiedError extends MiniMcpError {
+  readonly code = 'EMAIL_NOT_VERIFIED';
+  readonly httpStatus = 403;
+  readonly grpcCode = GrpcCode.PERMISSION_DENIED;
+}
+
 export function isMiniMcpError(error: unknown): error is MiniMcpError {
   return error instanceof MiniMcpError;
 }

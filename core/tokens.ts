@@ -7,6 +7,8 @@ export const TOKEN_PREFIXES = {
   access: 'mcp_',
   /** Authenticates an API client as a user. */
   user: 'mmu_',
+  /** Proves a user reads their mailbox: single use, expiring (POST /v1/auth/verify). */
+  verify: 'mmv_',
 } as const;
 export type TokenKind = keyof typeof TOKEN_PREFIXES;
 

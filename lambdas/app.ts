@@ -17,6 +17,8 @@ import { registerSettingRoutes } from './routes/settings.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerTypeRoutes } from './routes/types.js';
 import { registerUserRoutes } from './routes/users.js';
+import { registerAccountRoutes } from './routes/accounts.js';
+import { registerVerificationRoutes } from './routes/verification.js';
 
 export type { AppDeps, AppEnv } from './context.js';
 export type App = OpenAPIHono<AppEnv>;
@@ -32,6 +34,8 @@ const ROUTE_MODULES: ((app: App, deps: AppDeps) => void)[] = [
   registerNodeRoutes,
   registerInstanceRoutes,
   registerSettingRoutes,
+  registerVerificationRoutes,
+  registerAccountRoutes,
 ];
 
 export const OPENAPI_PATH = '/v1/openapi.json';

@@ -8,6 +8,7 @@ import type { UserRole } from '../core/domain.js';
 import type { AgentResolver } from './control/agent-registry.js';
 import type { InstanceService } from './control/instance-service.js';
 import type { Logger } from '../core/logger.js';
+import type { Mailer } from './control/mailer.js';
 import type { RateLimiter } from './control/rate-limit.js';
 
 /** Who is calling: a user by API token, or the bootstrap admin token (no user behind it). */
@@ -49,4 +50,6 @@ export interface AppDeps {
   instances: InstanceService;
   /** Limits POST /v1/auth/token; built from config when absent (an override, no route depends on it). */
   authRateLimiter?: RateLimiter;
+  /** Account mail; built from config (MINIMCP_MAILER) when absent. */
+  mailer?: Mailer;
 }

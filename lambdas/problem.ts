@@ -55,6 +55,8 @@ const TITLES: Record<string, string> = {
   'agent-timeout': 'The node agent did not answer in time',
   'agent-call-failed': 'The node agent answered with an error',
   'internal-error': 'Internal server error',
+  'verification-token-invalid': 'The verification token cannot be used',
+  'email-not-verified': 'Email address not verified',
 };
 
 const REASONS: Record<number, string> = {

@@ -20,6 +20,7 @@ export const SETTING_SCHEMAS = {
     .number()
     .positive()
     .max(100 * 64),
+  'users.require_verified_email': z.boolean(),
 } as const;
 
 export type SettingKey = keyof typeof SETTING_SCHEMAS;
@@ -34,6 +35,7 @@ export const SETTING_DEFAULTS: { [K in SettingKey]: z.infer<(typeof SETTING_SCHE
   'port.range_end': 3100,
   'process.max_memory_mb': 512,
   'process.max_cpu_percent': 50,
+  'users.require_verified_email': false,
 };
 
 export const Settings = z.object(

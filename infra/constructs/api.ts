@@ -1,8 +1,11 @@
 // The HTTP API: lambdas/api.ts (Hono) behind an API Gateway HTTP API with a
 // throttled $default stage, JSON access logs and optional CORS. The function
 // reads its configuration from SSM at cold start and may only generate
-// envelope data keys, never decrypt them.
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+// envelope data keys, never decrypt them; with a mail sender configured it
+// may send email through SES from that sender only.
+import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -21,6 +24,8 @@ export interface ApiProps {
   throttleBurst: number;
   corsOrigins: string[];
   logRetention: logs.RetentionDays;
+  /** Account mail through SES from this address; unset: mail is dropped (MINIMCP_MAILER=none). */
+  mailFrom?: string;
 }
 
 /** Access-log fields: only variables HTTP APIs define; no header that could carry a token. */
@@ -60,10 +65,16 @@ export class Api extends Construct {
       // API Gateway gives an integration 30 s at most.
       timeout: Duration.seconds(29),
       memorySize: 1024,
-      environment: { MINIMCP_SSM_PREFIX: config.prefix },
+      environment: {
+        MINIMCP_SSM_PREFIX: config.prefix,
+        ...(props.mailFrom
+          ? { MINIMCP_MAILER: 'ses', MINIMCP_MAIL_FROM: props.mailFrom }
+          : { MINIMCP_MAILER: 'none' }),
+      },
     });
     config.grantRead(this.handler.function);
     keys.grantGenerateDataKey(this.handler.function);
+    if (props.mailFrom) this.allowMail(network, props.mailFrom);
 
     this.httpApi = new apigw.HttpApi(this, 'HttpApi', {
       apiName: `${Stack.of(this).stackName}-api`,
@@ -103,6 +114,46 @@ export class Api extends Construct {
       id: 'AwsSolutions-APIG4',
       reason:
         'Every route but health and the OpenAPI document checks a bearer token in the application (lambdas/), against hashed user tokens in PostgreSQL; an API Gateway authorizer would duplicate that lookup.',
+    });
+  }
+
+  /**
+   * ses:SendEmail from the sender's identities only (the address, or its
+   * domain when the domain is what SES verified), and a private endpoint to
+   * the SES API: the function runs in isolated subnets.
+   */
+  private allowMail(network: Network, from: string): void {
+    const domain = from.slice(from.lastIndexOf('@') + 1);
+    const identity = (name: string) =>
+      Stack.of(this).formatArn({
+        service: 'ses',
+        resource: 'identity',
+        resourceName: name,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      });
+    this.handler.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ses:SendEmail'],
+        resources: [identity(from), identity(domain)],
+        conditions: { StringEquals: { 'ses:FromAddress': from } },
+      }),
+    );
+    const endpointGroup = new ec2.SecurityGroup(this, 'EmailEndpointSg', {
+      vpc: network.vpc,
+      description: 'MiniMCP SES API endpoint',
+      allowAllOutbound: false,
+    });
+    network.lambdaSecurityGroup.connections.allowTo(
+      endpointGroup,
+      ec2.Port.tcp(443),
+      'API Lambda to the SES API',
+    );
+    network.vpc.addInterfaceEndpoint('EmailEndpoint', {
+      service: ec2.InterfaceVpcEndpointAwsService.EMAIL,
+      subnets: network.isolatedSubnets,
+      securityGroups: [endpointGroup],
+      privateDnsEnabled: true,
+      open: false,
     });
   }
 

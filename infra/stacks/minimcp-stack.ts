@@ -103,6 +103,7 @@ export class MiniMcpStack extends Stack {
       throttleBurst: s.apiThrottleBurst,
       corsOrigins: s.corsOrigins,
       logRetention,
+      ...(s.mailFrom ? { mailFrom: s.mailFrom } : {}),
     });
     this.config.addSetting(
       'MINIMCP_PUBLIC_API_URL',

@@ -143,6 +143,12 @@ export const DeploySettingsSchema = z
     tlsGeneration: int(1, 1_000_000)
       .default(1)
       .describe('Bump to issue a new mTLS CA and certificates for agents and control plane.'),
+    mailFrom: z
+      .email()
+      .optional()
+      .describe(
+        'Sender of account mail (verification links) through Amazon SES: an address or domain verified in SES in the stack’s region. Unset: account mail is dropped (logged).',
+      ),
   })
   .superRefine((s, ctx) => {
     if (s.portRangeEnd < s.portRangeStart)

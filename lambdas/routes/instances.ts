@@ -163,7 +163,8 @@ const toEventBody = (event: EventView) => ({
   created_at: iso(event.createdAt),
 });
 
-function metaOf(c: AppContext, deps: AppDeps): RequestMeta {
+/** Who asked, for the audit columns of the events a request writes. */
+export function metaOf(c: AppContext, deps: AppDeps): RequestMeta {
   return {
     ip: deps.clientIp(c) ?? null,
     userAgent: c.req.header('user-agent') ?? null,

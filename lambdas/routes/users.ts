@@ -1,4 +1,5 @@
-// Users: an admin creates, lists and deactivates them; anyone asks who they are.
+// Users: an admin creates (a verification link is mailed), lists and
+// deactivates them; anyone asks who they are.
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { UserRole } from '../../core/domain.js';
@@ -9,6 +10,9 @@ import { NotFoundError } from '../../core/errors.js';
 import { hashPassword } from '../control/passwords.js';
 import { authenticate, principalOf, requireAdmin } from '../auth.js';
 import type { AppDeps, AppEnv } from '../context.js';
+import { sendVerification } from '../control/email-verification.js';
+import { metaOf } from './instances.js';
+import { verificationDeps } from './verification.js';
 import {
   BEARER,
   IdParam,
@@ -20,13 +24,14 @@ import {
   Timestamp,
 } from '../schemas.js';
 
-const UserSchema = z
+export const UserSchema = z
   .object({
     id: z.uuid(),
     email: z.string(),
     name: z.string(),
     role: UserRole,
     active: z.boolean(),
+    email_verified: z.boolean(),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -61,13 +66,14 @@ const MeSchema = z
   })
   .openapi('Me');
 
-function toUser(row: UserRow): z.infer<typeof UserSchema> {
+export function toUser(row: UserRow): z.infer<typeof UserSchema> {
   return {
     id: row.id,
     email: row.email,
     name: row.name,
     role: row.role,
     active: row.is_active === true && row.deleted_at === null,
+    email_verified: row.email_verified === true,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   };
@@ -100,6 +106,20 @@ export function registerUserRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
         role: body.role,
       });
       c.get('log').info({ userId: row.id, role: row.role }, 'user created');
+      const principal = principalOf(c);
+      await sendVerification(
+        verificationDeps(deps),
+        row,
+        principal.kind === 'user'
+          ? { kind: 'admin', userId: principal.userId }
+          : { kind: 'bootstrap-admin' },
+        metaOf(c, deps),
+      ).catch((error: unknown) => {
+        // The user exists; a mail that could not go out is asked for again
+        // with POST /v1/auth/verify/request, so creation still succeeds.
+        const err = error instanceof Error ? { type: error.name, message: error.message } : {};
+        c.get('log').error({ userId: row.id, err }, 'verification link not sent');
+      });
       return c.json(toUser(row), 201);
     },
   );

@@ -31,6 +31,7 @@ const ADMIN_ROUTES = [
   'GET /v1/users',
   'POST /v1/users',
   'POST /v1/users/{id}/deactivate',
+  'DELETE /v1/users/{id}',
   'POST /v1/types',
   'PATCH /v1/types/{name}',
   'GET /v1/nodes',

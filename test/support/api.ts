@@ -153,6 +153,8 @@ export async function startTestApi(options: StartTestApiOptions = {}): Promise<T
     DATABASE_URL: db.appUrl,
     MINIMCP_ADMIN_TOKEN: adminToken,
     LOG_LEVEL: 'info',
+    // No outbox files under the working folder; tests of mail choose their own.
+    MINIMCP_MAILER: 'none',
     ...options.env,
   });
   const cipher =

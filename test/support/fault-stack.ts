@@ -131,6 +131,8 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       MINIMCP_AGENT_STOP_WAIT_MS: '5000',
       // Every test user logs in once; the limiter is not under test here.
       MINIMCP_AUTH_RATE_BURST: '100',
+      // Account mail is not under test here: no outbox files under the working folder.
+      MINIMCP_MAILER: 'none',
       ...options.apiEnv,
     });
     const appPool = await createDatabasePool(options.appUrl, {

@@ -72,3 +72,48 @@ export async function deactivateUser(db: CommonQueryMethods, id: string): Promis
     RETURNING ${userColumns}
   `);
 }
+
+/** The user by id, deleted or not; null when there is none. */
+export async function findUserById(db: CommonQueryMethods, id: string): Promise<UserRow | null> {
+  return db.maybeOne(sql.type(UserRow)`SELECT ${userColumns} FROM users WHERE id = ${id}`);
+}
+
+export async function markEmailVerified(db: CommonQueryMethods, id: string): Promise<void> {
+  await db.query(sql.unsafe`UPDATE users SET email_verified = true WHERE id = ${id}`);
+}
+
+/** Soft delete (inactive, deleted_at set); null when there is no such live user. */
+export async function softDeleteUser(db: CommonQueryMethods, id: string): Promise<UserRow | null> {
+  return db.maybeOne(sql.type(UserRow)`
+    UPDATE users SET is_active = false, deleted_at = CURRENT_TIMESTAMP
+    WHERE id = ${id} AND deleted_at IS NULL
+    RETURNING ${userColumns}
+  `);
+}
+
+/** The address an erased account keeps: unique, undeliverable (RFC 6761 .invalid), no personal data. */
+export function tombstoneEmail(id: string): string {
+  return `erased-${id}@erased.invalid`;
+}
+
+/**
+ * Erasure: the personal fields cleared (email replaced by a tombstone, name
+ * emptied, the password hash replaced by one no password matches), and the
+ * row soft-deleted so ids in the audit trail still resolve.
+ */
+export async function eraseUserFields(db: CommonQueryMethods, id: string): Promise<UserRow> {
+  return db.one(sql.type(UserRow)`
+    UPDATE users SET email = ${tombstoneEmail(id)}, name = '', password_hash = '!erased',
+      email_verified = false, is_active = false, deleted_at = COALESCE(deleted_at, CURRENT_TIMESTAMP)
+    WHERE id = ${id}
+    RETURNING ${userColumns}
+  `);
+}
+
+/** Whether the user's email address is verified (false for no such user). */
+export async function isEmailVerified(db: CommonQueryMethods, id: string): Promise<boolean> {
+  const row = await db.maybeOne(sql.type(z.object({ email_verified: z.boolean().nullable() }))`
+    SELECT email_verified FROM users WHERE id = ${id}
+  `);
+  return row?.email_verified === true;
+}

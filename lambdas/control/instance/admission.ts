@@ -1,17 +1,20 @@
 // Whether a user may run an instance of a type now, as create and restore ask
 // it: the type is active, the user's key for it is usable, the user is under
-// the per-user limit, and the duration is within the type's maximum.
+// the per-user limit, the duration is within the type's maximum, and (when an
+// admin requires it) the user's email address is verified.
 import { findUsableApiKey } from '../../../core/db/api-keys.js';
 import { countLiveInstancesOfUser, lockUserInstances } from '../db/instance-changes.js';
 import type { McpTypeRow } from '../../../core/db/mcp-types.js';
-import { getSettings } from '../../../core/db/settings.js';
+import { getSettings, type Settings } from '../../../core/db/settings.js';
 import {
   ConflictError,
+  EmailNotVerifiedError,
   InstanceLimitError,
   KeyMissingError,
   ValidationError,
 } from '../../../core/errors.js';
 import type { Transaction } from '../db/user-context.js';
+import { isEmailVerified } from '../db/users.js';
 
 /** The schema's upper bound of max_duration_minutes (a year), for types that leave it null. */
 const MAX_DURATION_MINUTES = 525_600;
@@ -69,4 +72,18 @@ export async function checkInstanceLimit(tx: Transaction, userId: string): Promi
       `you have ${live} pending or running instances and the limit is ${limit}: delete one or let one expire first`,
       { limit, live },
     );
+}
+
+/** With users.require_verified_email on, only a user whose address is verified passes. */
+export async function checkVerifiedEmail(
+  tx: Transaction,
+  userId: string,
+  settings: Settings,
+): Promise<void> {
+  if (!settings['users.require_verified_email']) return;
+  if (await isEmailVerified(tx, userId)) return;
+  throw new EmailNotVerifiedError(
+    'your email address is not verified, and this MiniMCP requires it to create instances: open the link sent to you, or ask for a new one with POST /v1/auth/verify/request',
+    { userId },
+  );
 }

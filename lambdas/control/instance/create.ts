@@ -12,7 +12,13 @@ import { issueToken } from '../../../core/tokens.js';
 import { placeInstance } from '../db/placement.js';
 import { asUser } from '../db/user-context.js';
 import { resolveInstanceConfig } from '../instance-config.js';
-import { checkActive, checkDuration, checkInstanceLimit, checkKey } from './admission.js';
+import {
+  checkActive,
+  checkDuration,
+  checkInstanceLimit,
+  checkKey,
+  checkVerifiedEmail,
+} from './admission.js';
 import { startOnAgent, type StartOutcome } from './agent-calls.js';
 import {
   auditMeta,
@@ -58,6 +64,7 @@ export async function createInstance(
   const token = issueToken('access');
   const expiresAt = new Date(deps.clock().getTime() + duration * MINUTE_MS);
   const row = await asUser(pool, input.userId, async (tx) => {
+    await checkVerifiedEmail(tx, input.userId, settings);
     await checkInstanceLimit(tx, input.userId);
     const apiKeyId = await checkKey(tx, input.userId, type);
     const placement = await placeInstance(tx, id, {

@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import type { DatabasePool } from 'slonik';
 import { findInstanceDetail, type InstanceDetailRow } from '../db/instance-details.js';
-import type { InstanceStatus } from '../../../core/domain.js';
+import type { InstanceStatus, JsonObject } from '../../../core/domain.js';
 import { NotFoundError } from '../../../core/errors.js';
 import type { Logger } from '../../../core/logger.js';
 import type { AgentResolver } from '../agent-registry.js';
@@ -32,6 +32,8 @@ export interface RequestMeta {
   userAgent?: string | null;
   /** Passed to the agent to correlate its logs. */
   requestId?: string;
+  /** Why, when the change is not the owner's own request (an account deleted or erased): kept in the event. */
+  cause?: JsonObject;
 }
 
 export const MINUTE_MS = 60_000;

@@ -54,6 +54,7 @@ export async function deleteInstance(
         node_id: current.node_id,
         port: current.assigned_port,
         ports_released: released,
+        ...(meta?.cause ? { cause: meta.cause } : {}),
       },
       ...auditMeta(meta),
     });

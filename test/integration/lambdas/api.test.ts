@@ -18,6 +18,7 @@ const SETTINGS = [
   'LOG_LEVEL',
   'MINIMCP_SSM_PREFIX',
   'KMS_KEY_ID',
+  'MINIMCP_MAILER',
 ];
 
 beforeAll(async () => {
@@ -123,6 +124,8 @@ describe('the Lambda handler', () => {
     process.env.MINIMCP_ADMIN_TOKEN = adminToken;
     process.env.MINIMCP_MASTER_KEY = randomBytes(32).toString('base64');
     process.env.LOG_LEVEL = 'silent';
+    // Account mail is not under test here: no outbox files under the working folder.
+    process.env.MINIMCP_MAILER = 'none';
     const health = await invoke(event('GET', '/v1/health'));
     expect(health.status).toBe(200);
     expect(health.body).toEqual({ status: 'ok', database: 'ok' });

@@ -144,6 +144,11 @@ describe('GET /v1/openapi.json', () => {
         'GET /v1/instances/{id}/events',
         'GET /v1/settings',
         'PATCH /v1/settings/{key}',
+        'POST /v1/auth/verify',
+        'POST /v1/auth/verify/request',
+        'DELETE /v1/users/{id}',
+        'GET /v1/me/export',
+        'DELETE /v1/me',
       ].sort(),
     );
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
