@@ -153,6 +153,8 @@ export async function startTestApi(options: StartTestApiOptions = {}): Promise<T
     DATABASE_URL: db.appUrl,
     MINIMCP_ADMIN_TOKEN: adminToken,
     LOG_LEVEL: 'info',
+    // No test reaches a real upstream; a scope check's test turns it on with a fake.
+    MINIMCP_SCOPE_CHECK_TIMEOUT_MS: '0',
     ...options.env,
   });
   const cipher =

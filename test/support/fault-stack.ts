@@ -131,6 +131,8 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       MINIMCP_AGENT_STOP_WAIT_MS: '5000',
       // Every test user logs in once; the limiter is not under test here.
       MINIMCP_AUTH_RATE_BURST: '100',
+      // No test reaches a real upstream; a scope check's test turns it on with a fake.
+      MINIMCP_SCOPE_CHECK_TIMEOUT_MS: '0',
       ...options.apiEnv,
     });
     const appPool = await createDatabasePool(options.appUrl, {

@@ -18,6 +18,7 @@ const SETTINGS = [
   'LOG_LEVEL',
   'MINIMCP_SSM_PREFIX',
   'KMS_KEY_ID',
+  'MINIMCP_SCOPE_CHECK_TIMEOUT_MS',
 ];
 
 beforeAll(async () => {
@@ -123,6 +124,8 @@ describe('the Lambda handler', () => {
     process.env.MINIMCP_ADMIN_TOKEN = adminToken;
     process.env.MINIMCP_MASTER_KEY = randomBytes(32).toString('base64');
     process.env.LOG_LEVEL = 'silent';
+    // No test reaches a real upstream (GitHub's, for the scope check).
+    process.env.MINIMCP_SCOPE_CHECK_TIMEOUT_MS = '0';
     const health = await invoke(event('GET', '/v1/health'));
     expect(health.status).toBe(200);
     expect(health.body).toEqual({ status: 'ok', database: 'ok' });

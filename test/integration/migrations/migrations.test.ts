@@ -16,6 +16,7 @@ const TABLES = [
   'system_settings',
   'mcp_logs',
   'mcp_events',
+  'api_key_events',
 ];
 
 const COLUMNS: Record<string, string[]> = {
@@ -135,6 +136,17 @@ const COLUMNS: Record<string, string[]> = {
     'created_at',
     'updated_at',
   ],
+  api_key_events: [
+    'id',
+    'user_id',
+    'api_key_id',
+    'mcp_type_id',
+    'event_type',
+    'event_data',
+    'ip_address',
+    'user_agent',
+    'created_at',
+  ],
   user_api_tokens: [
     'id',
     'user_id',
@@ -214,6 +226,7 @@ describe('migrations', () => {
       '003_partition-maintenance',
       '004_row-level-security',
       '005_seed-data',
+      '010_api-key-events',
     ]);
 
     const tables = await userTables();
@@ -258,10 +271,10 @@ describe('migrations', () => {
         relforcerowsecurity: boolean;
       }>(
         `SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
-         WHERE relname IN ('api_keys', 'mcp_instances', 'mcp_logs', 'mcp_events', 'user_api_tokens') ORDER BY 1`,
+         WHERE relname IN ('api_keys', 'mcp_instances', 'mcp_logs', 'mcp_events', 'user_api_tokens', 'api_key_events') ORDER BY 1`,
       )
     ).rows;
-    expect(rls).toHaveLength(5);
+    expect(rls).toHaveLength(6);
     for (const row of rls)
       expect([row.relrowsecurity, row.relforcerowsecurity]).toEqual([true, true]);
 
@@ -344,7 +357,7 @@ describe('migrations', () => {
 
   it('rolls every migration back to an empty schema, and applies them again', async () => {
     const reverted = await migrate({ databaseUrl: db.url, direction: 'down' });
-    expect(reverted).toHaveLength(5);
+    expect(reverted).toHaveLength(6);
     expect(await userTables()).toEqual([]);
     const functions = await client.query(
       `SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'`,
@@ -352,7 +365,7 @@ describe('migrations', () => {
     expect(functions.rows).toEqual([]);
 
     const again = await migrate({ databaseUrl: db.url, direction: 'up' });
-    expect(again).toHaveLength(5);
+    expect(again).toHaveLength(6);
     expect((await userTables()).filter((t) => TABLES.includes(t)).sort()).toEqual(
       [...TABLES].sort(),
     );

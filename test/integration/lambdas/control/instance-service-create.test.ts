@@ -300,7 +300,7 @@ describe('the API key', () => {
     const service = h.service();
     await expect(service.create({ userId, type: 'github' })).rejects.toThrow(
       new KeyMissingError(
-        'type github needs your API key and none is usable (missing, inactive or expired): store one with PUT /v1/keys/github',
+        'type github needs your API key and none is stored: store one with PUT /v1/keys/github',
       ),
     );
 
