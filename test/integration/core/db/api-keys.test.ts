@@ -8,11 +8,10 @@ import {
   keyUsability,
   listKeyUsage,
   setApiKeyActive,
-  upsertApiKey,
 } from '../../../../core/db/api-keys.js';
 import { asUser } from '../../../../lambdas/control/db/user-context.js';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.js';
-import { makeInstance, makeUser } from '../../../support/fixtures.js';
+import { makeApiKey, makeInstance, makeUser } from '../../../support/fixtures.js';
 import { getTypeByName } from '../../../support/queries.js';
 
 let db: TestDatabase;
@@ -22,24 +21,8 @@ beforeAll(async () => {
 });
 afterAll(() => db.drop());
 
-async function storeKey(userId: string, type: string, hint: string) {
-  const typeRow = await getTypeByName(db.owner, type);
-  return upsertApiKey(db.owner, {
-    userId,
-    mcpTypeId: typeRow.id,
-    envelope: {
-      ciphertext: 'eA==',
-      iv: '00'.repeat(12),
-      authTag: '00'.repeat(16),
-      wrappedDataKey: 'eA==',
-      provider: 'local',
-      masterKeyId: 'local:test',
-      version: 1,
-    },
-    hint,
-    expiresAt: null,
-  });
-}
+const storeKey = (userId: string, type: string, hint: string) =>
+  makeApiKey(db.owner, { userId, type, hint });
 
 async function instanceWithKey(userId: string, type: string, keyId: string, status: string) {
   const instance = await makeInstance(db.owner, { userId, type });

@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { upsertApiKey } from '../../../../core/db/api-keys.js';
+import { makeApiKey } from '../../../support/fixtures.js';
 import { insertType, type McpTypeFields } from '../../../../core/db/mcp-types.js';
-import { getTypeByName, putSetting } from '../../../support/queries.js';
+import { putSetting } from '../../../support/queries.js';
 import {
   ConflictError,
   InstanceLimitError,
@@ -46,22 +46,7 @@ beforeEach(async () => {
 });
 
 async function storeKey(userId: string, type: string, expiresAt: Date | null = null) {
-  const typeRow = await getTypeByName(h.db.owner, type);
-  return upsertApiKey(h.db.owner, {
-    userId,
-    mcpTypeId: typeRow.id,
-    envelope: {
-      ciphertext: 'eA==',
-      iv: '00'.repeat(12),
-      authTag: '00'.repeat(16),
-      wrappedDataKey: 'eA==',
-      provider: 'local',
-      masterKeyId: 'local:test',
-      version: 1,
-    },
-    hint: '…1234',
-    expiresAt,
-  });
+  return makeApiKey(h.db.owner, { userId, type, expiresAt });
 }
 
 function typeFields(overrides: Partial<McpTypeFields> = {}): McpTypeFields {

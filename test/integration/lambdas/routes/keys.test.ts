@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { DecryptionError } from '../../../../core/errors.js';
 import { ApiKeyRow, findApiKeyById, envelopeFromRow } from '../../../../core/db/api-keys.js';
 import { asUser } from '../../../../lambdas/control/db/user-context.js';
+import type { ScopeCheck } from '../../../../lambdas/control/key-scopes.js';
 import {
   startFakeUpstream,
   type FakeReply,
@@ -475,16 +476,7 @@ describe('the scope check on PUT (against a fake GitHub)', () => {
     await github?.close();
   });
 
-  type Stored = KeyView & {
-    scopes: {
-      checked: boolean;
-      required: string[];
-      granted: string[] | null;
-      missing: string[];
-      reason: string | null;
-    };
-    warnings: string[];
-  };
+  type Stored = KeyView & { scopes: Omit<ScopeCheck, 'warnings'>; warnings: string[] };
 
   /** Stores `key` as a new user, GitHub answering GET /user with `reply`. */
   async function store(key: string, reply: FakeReply) {
