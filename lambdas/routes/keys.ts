@@ -272,7 +272,7 @@ function registerSetActive(app: OpenAPIHono<AppEnv>, deps: AppDeps, active: bool
         : 'Disable the calling user’s key for an MCP type, without deleting it',
       description: active
         ? 'The key can start instances again (unless it has expired). Idempotent.'
-        : 'No instance starts with a disabled key (create, restore, or an agent taking over a running one answer key-missing, saying so); instances running with it keep running until stopped. The key stays stored: POST …/enable brings it back. Idempotent.',
+        : 'No instance starts with a disabled key (create, restore, or an agent taking over a running one answer key-missing, saying so); instances running with it keep running until they stop, expire or their agent restarts. The key stays stored: POST …/enable brings it back. Idempotent.',
       security: BEARER,
       middleware: [authenticate(deps)],
       request: { params: TypeParam },
