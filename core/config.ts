@@ -16,6 +16,15 @@ export const SECRET_SETTINGS: ReadonlySet<string> = new Set([
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+const jsonRecord = z.string().transform((value, ctx) => {
+  try {
+    return z.record(z.string(), z.url()).parse(JSON.parse(value));
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object of type name to URL' });
+    return z.NEVER;
+  }
+});
+
 /** Settings every part reads. `.describe()` is the README's configuration table. */
 export const coreConfig = z.object({
   DATABASE_URL: z
@@ -56,6 +65,11 @@ export const coreConfig = z.object({
   MINIMCP_DB_POOL_SIZE: positiveInt(1, 100)
     .default(10)
     .describe('Database connections per process (keep it small on Lambda).'),
+  MINIMCP_UPSTREAM_OVERRIDES: jsonRecord
+    .optional()
+    .describe(
+      'JSON {"github": "https://ghe.example/api/v3"}: upstream base URL per type, set by the operator (MCP servers, key scope check).',
+    ),
 });
 
 /** Settings of the HTTP API (lambdas/). */
@@ -109,6 +123,9 @@ export const apiConfig = z.object({
   MINIMCP_VERIFY_TTL_MINUTES: positiveInt(5, 10_080)
     .default(1_440)
     .describe('How long an email verification link stays valid.'),
+  MINIMCP_SCOPE_CHECK_TIMEOUT_MS: positiveInt(0, 10_000)
+    .default(3_000)
+    .describe('PUT /v1/keys/{type}: how long GitHub may take to report scopes (0: off).'),
 });
 
 /** How the control plane (API, maintenance job) reaches the agents. */
@@ -273,15 +290,6 @@ export const childUidRange = numberRange({
   outside: 'must be an increasing range of user ids from 100000 up (no real account)',
 });
 
-const jsonRecord = z.string().transform((value, ctx) => {
-  try {
-    return z.record(z.string(), z.url()).parse(JSON.parse(value));
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be a JSON object of type name to URL' });
-    return z.NEVER;
-  }
-});
-
 /** `demo:2,github:1` → { demo: 2, github: 1 }; `0` → {} (no pool). */
 const warmPoolSizes = z.string().transform((value, ctx) => {
   const sizes: Record<string, number> = {};
@@ -390,11 +398,6 @@ export const agentConfig = z.object({
     .optional()
     .describe(
       'Comma-separated browser origins allowed on instance ports (default: loopback origins).',
-    ),
-  MINIMCP_UPSTREAM_OVERRIDES: jsonRecord
-    .optional()
-    .describe(
-      'JSON {"github": "https://ghe.example/api/v3"}: upstream base URL per type, set by the operator.',
     ),
   MINIMCP_ACCESS_LOG: z
     .enum(['true', 'false'])

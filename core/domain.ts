@@ -55,3 +55,8 @@ export type KeyProviderName = z.infer<typeof KeyProviderName>;
 /** JSON objects as stored in JSONB columns. */
 export const JsonObject = z.record(z.string(), z.unknown());
 export type JsonObject = z.infer<typeof JsonObject>;
+
+/** What happened to a user's API key (api_key_events.event_type). */
+export const KEY_EVENT_TYPES = ['stored', 'disabled', 'enabled', 'deleted'] as const;
+export const KeyEventType = z.enum(KEY_EVENT_TYPES);
+export type KeyEventType = z.infer<typeof KeyEventType>;

@@ -6,7 +6,7 @@ import type { EnvelopeCipher } from '../core/crypto/envelope.js';
 import type { DatabasePool } from '../core/db/pool.js';
 import type { UserRole } from '../core/domain.js';
 import type { AgentResolver } from './control/agent-registry.js';
-import type { InstanceService } from './control/instance-service.js';
+import type { InstanceService, RequestMeta } from './control/instance-service.js';
 import type { Logger } from '../core/logger.js';
 import type { Mailer } from './control/mailer.js';
 import type { RateLimiter } from './control/rate-limit.js';
@@ -52,4 +52,13 @@ export interface AppDeps {
   authRateLimiter?: RateLimiter;
   /** Account mail; built from config (MINIMCP_MAILER) when absent. */
   mailer?: Mailer;
+}
+
+/** Who asked, for the audit trail of the change the request makes. */
+export function requestMeta(c: AppContext, deps: Pick<AppDeps, 'clientIp'>): RequestMeta {
+  return {
+    ip: deps.clientIp(c) ?? null,
+    userAgent: c.req.header('user-agent') ?? null,
+    requestId: c.get('requestId'),
+  };
 }

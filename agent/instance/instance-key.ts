@@ -2,15 +2,17 @@
 // type, with the provider's failures turned into what the owner can act on.
 import type { DatabasePool } from 'slonik';
 import type { EnvelopeCipher } from '../../core/crypto/envelope.js';
-import { envelopeFromRow, findApiKeyById } from '../../core/db/api-keys.js';
+import { envelopeFromRow, findApiKeyById, keyUsability } from '../../core/db/api-keys.js';
 import type { RuntimeSpecRow } from '../../core/db/instances.js';
 import { DecryptionError, KeyMissingError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 
 /**
  * The plaintext key of the instance, or undefined for a type that runs
- * without one. KeyMissingError when it should have one and has none (or no
- * owner); DecryptionError when the stored key cannot be decrypted.
+ * without one. KeyMissingError when it should have one and has none (deleted,
+ * or no owner) or its key is disabled or expired (every start asks, re-attach
+ * included, as for a deleted key); DecryptionError when the stored key cannot
+ * be decrypted.
  */
 export async function decryptInstanceKey(
   spec: RuntimeSpecRow,
@@ -29,6 +31,18 @@ export async function decryptInstanceKey(
     throw new KeyMissingError(`the ${spec.type_name} key of this instance was deleted`, {
       instanceId,
     });
+  const usability = keyUsability(row);
+  const type = spec.type_name;
+  if (usability === 'expired')
+    throw new KeyMissingError(
+      `the ${type} key of this instance expired at ${row.expires_at?.toISOString()}: store a new one with PUT /v1/keys/${type}, then restore the instance`,
+      { instanceId, reason: 'expired' },
+    );
+  if (usability === 'disabled')
+    throw new KeyMissingError(
+      `the ${type} key of this instance is disabled: enable it with POST /v1/keys/${type}/enable, then restore the instance`,
+      { instanceId, reason: 'disabled' },
+    );
   if (!spec.user_id)
     throw new KeyMissingError('the instance has no owner to decrypt its key for', { instanceId });
   try {
@@ -42,7 +56,6 @@ export async function decryptInstanceKey(
     // operators; the owner reads the failure (instance error, its log,
     // the API's 502) and is told what to do.
     deps.log.warn({ err: error.message }, 'the stored key of this instance cannot be decrypted');
-    const type = spec.type_name;
     throw new DecryptionError(
       `the stored ${type} key cannot be decrypted (altered, or not this user's or type's key); store it again with PUT /v1/keys/${type}`,
       { instanceId },

@@ -64,16 +64,45 @@ export async function upsertApiKey(
   `);
 }
 
-/** The active, unexpired key of the user for the type, if any. */
-export async function findUsableApiKey(
+/** The user's key for the type, whatever its state (see keyUsability), if any. */
+export async function findApiKey(
   db: CommonQueryMethods,
   userId: string,
   mcpTypeId: string,
 ): Promise<ApiKeyRow | null> {
   return db.maybeOne(sql.type(ApiKeyRow)`
-    SELECT ${keyColumns} FROM api_keys
-    WHERE user_id = ${userId} AND mcp_type_id = ${mcpTypeId} AND is_active = true
-      AND (expires_at IS NULL OR expires_at > CURRENT_TIMESTAMP)
+    SELECT ${keyColumns} FROM api_keys WHERE user_id = ${userId} AND mcp_type_id = ${mcpTypeId}
+  `);
+}
+
+/** Whether a stored key may start an instance: admission and the agent ask the same. */
+export type KeyUsability = 'usable' | 'disabled' | 'expired';
+
+export function keyUsability(
+  row: Pick<ApiKeyRow, 'is_active' | 'expires_at'>,
+  now: Date = new Date(),
+): KeyUsability {
+  // Expired first: enabling would not be enough, a new key (PUT, which also enables) is.
+  if (row.expires_at !== null && row.expires_at.getTime() <= now.getTime()) return 'expired';
+  if (row.is_active !== true) return 'disabled';
+  return 'usable';
+}
+
+/**
+ * Disables or re-enables the user's key for the type: the changed row, or
+ * null when there is none or it already was so (then nothing was written).
+ */
+export async function setApiKeyActive(
+  db: CommonQueryMethods,
+  userId: string,
+  mcpTypeId: string,
+  active: boolean,
+): Promise<ApiKeyRow | null> {
+  return db.maybeOne(sql.type(ApiKeyRow)`
+    UPDATE api_keys SET is_active = ${active}
+    WHERE user_id = ${userId} AND mcp_type_id = ${mcpTypeId}
+      AND is_active IS DISTINCT FROM ${active}
+    RETURNING ${keyColumns}
   `);
 }
 
@@ -84,39 +113,73 @@ export async function findApiKeyById(
   return db.maybeOne(sql.type(ApiKeyRow)`SELECT ${keyColumns} FROM api_keys WHERE id = ${id}`);
 }
 
-/** What a user may see of their keys: never the envelope. */
-export const ApiKeySummaryRow = z.object({
+/**
+ * The schema document's "API Key Usage Check", as GET /v1/keys answers it:
+ * each key (never the envelope) with its running instances and its last use
+ * (the newest instance made with it). Two departures from the document's
+ * form: disabled keys are listed too (marked, so they can be enabled again),
+ * and last use counts every instance, not only the running ones.
+ */
+export const KeyUsageRow = z.object({
+  id: z.string().uuid(),
   type: z.string(),
+  display_name: z.string(),
   key_hint: z.string().nullable(),
   is_active: z.boolean().nullable(),
   created_at: z.date(),
   updated_at: z.date(),
   expires_at: z.date().nullable(),
+  active_instances: z.number().int(),
+  last_used: z.date().nullable(),
 });
-export type ApiKeySummaryRow = z.infer<typeof ApiKeySummaryRow>;
+export type KeyUsageRow = z.infer<typeof KeyUsageRow>;
 
-export async function listApiKeySummaries(
+const keyUsageSelect = sql.fragment`
+  SELECT
+    ak.id, mt.name AS type, mt.display_name, ak.key_hint, ak.is_active,
+    ak.created_at, ak.updated_at, ak.expires_at,
+    COUNT(mi.id) FILTER (WHERE mi.status = 'running' AND mi.deleted_at IS NULL) AS active_instances,
+    MAX(mi.created_at) AS last_used
+  FROM api_keys ak
+  JOIN mcp_types mt ON ak.mcp_type_id = mt.id
+  LEFT JOIN mcp_instances mi ON ak.id = mi.api_key_id
+`;
+
+export async function listKeyUsage(
   db: CommonQueryMethods,
   userId: string,
-): Promise<readonly ApiKeySummaryRow[]> {
-  return db.any(sql.type(ApiKeySummaryRow)`
-    SELECT mt.name AS type, ak.key_hint, ak.is_active, ak.created_at, ak.updated_at, ak.expires_at
-    FROM api_keys ak JOIN mcp_types mt ON mt.id = ak.mcp_type_id
+): Promise<readonly KeyUsageRow[]> {
+  return db.any(sql.type(KeyUsageRow)`
+    ${keyUsageSelect}
     WHERE ak.user_id = ${userId}
+    GROUP BY ak.id, mt.name, mt.display_name
     ORDER BY mt.name
   `);
 }
 
-/** Deletes the user's key for the type, envelope and all; false when there was none. */
+/** One key's entry of listKeyUsage, or null when the user has none for the type. */
+export async function findKeyUsage(
+  db: CommonQueryMethods,
+  userId: string,
+  mcpTypeId: string,
+): Promise<KeyUsageRow | null> {
+  return db.maybeOne(sql.type(KeyUsageRow)`
+    ${keyUsageSelect}
+    WHERE ak.user_id = ${userId} AND ak.mcp_type_id = ${mcpTypeId}
+    GROUP BY ak.id, mt.name, mt.display_name
+  `);
+}
+
+/** Deletes the user's key for the type, envelope and all; what it was (for the audit trail), or null when there was none. */
 export async function deleteApiKey(
   db: CommonQueryMethods,
   userId: string,
   mcpTypeId: string,
-): Promise<boolean> {
-  const result = await db.query(sql.unsafe`
+): Promise<{ id: string; key_hint: string | null } | null> {
+  return db.maybeOne(sql.type(z.object({ id: z.string().uuid(), key_hint: z.string().nullable() }))`
     DELETE FROM api_keys WHERE user_id = ${userId} AND mcp_type_id = ${mcpTypeId}
+    RETURNING id, key_hint
   `);
-  return result.rowCount === 1;
 }
 
 /** The stored parts of a key row, as the envelope cipher reads them. */

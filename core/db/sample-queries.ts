@@ -1,7 +1,9 @@
 // The sample queries of the database schema document ("Sample Queries"), kept
 // together here and tested as the document states them. No production path
 // calls them: the flows use their own queries (the reconciler, the maintenance
-// job, placement), which differ from these on purpose.
+// job, placement), which differ from these on purpose. The "API Key Usage
+// Check" is the exception: GET /v1/keys runs it, so it lives with its table
+// (core/db/api-keys.ts, listKeyUsage).
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import { InstanceStatus } from '../domain.js';
@@ -168,33 +170,5 @@ export async function releasePort(
     UPDATE port_allocations
     SET is_available = true, mcp_instance_id = NULL, released_at = CURRENT_TIMESTAMP
     WHERE node_id = ${nodeId} AND port = ${port} AND is_available = false
-  `);
-}
-
-/** Schema document, "API Key Usage Check". */
-export const KeyUsageRow = z.object({
-  id: z.string().uuid(),
-  key_hint: z.string().nullable(),
-  mcp_type: z.string(),
-  active_instances: z.number().int(),
-  last_used: z.date().nullable(),
-});
-export type KeyUsageRow = z.infer<typeof KeyUsageRow>;
-
-export async function listKeyUsage(
-  db: CommonQueryMethods,
-  userId: string,
-): Promise<readonly KeyUsageRow[]> {
-  return db.any(sql.type(KeyUsageRow)`
-    SELECT
-      ak.id, ak.key_hint, mt.display_name AS mcp_type,
-      COUNT(mi.id) AS active_instances,
-      MAX(mi.created_at) AS last_used
-    FROM api_keys ak
-    JOIN mcp_types mt ON ak.mcp_type_id = mt.id
-    LEFT JOIN mcp_instances mi ON ak.id = mi.api_key_id AND mi.status = 'running'
-    WHERE ak.user_id = ${userId}
-      AND ak.is_active = true
-    GROUP BY ak.id, ak.key_hint, mt.display_name
   `);
 }

@@ -3,7 +3,7 @@
 // instances, their events, the account's events and the recent log lines.
 // Every section is bounded; `truncated` says where the bound cut.
 import type { DatabasePool } from 'slonik';
-import { listApiKeySummaries } from '../../core/db/api-keys.js';
+import { listKeyUsage } from '../../core/db/api-keys.js';
 import {
   listEventsForExport,
   listInstancesForExport,
@@ -37,7 +37,7 @@ async function readSections(pool: DatabasePool, userId: string, now: Date) {
   const since = new Date(now.getTime() - EXPORT_LIMITS.logDays * 86_400_000);
   return asUser(pool, userId, async (tx) => ({
     user: await findUserById(tx, userId),
-    keys: await listApiKeySummaries(tx, userId),
+    keys: await listKeyUsage(tx, userId),
     tokens: await listTokensForExport(tx, userId, EXPORT_LIMITS.tokens + 1),
     instances: await listInstancesForExport(tx, userId, EXPORT_LIMITS.instances + 1),
     events: await listEventsForExport(tx, userId, EXPORT_LIMITS.events + 1),

@@ -8,7 +8,7 @@ import type { AccountActor } from '../control/db/account-events.js';
 import { authenticate, principalOf, requireAdmin, userOf } from '../auth.js';
 import type { AppContext, AppDeps, AppEnv } from '../context.js';
 import { BEARER, IdParam, jsonBody, jsonResponse, problems } from '../schemas.js';
-import { metaOf } from './instances.js';
+import { requestMeta } from '../context.js';
 import { toUser, UserSchema } from './users.js';
 
 const DeletedUserSchema = z
@@ -83,7 +83,7 @@ export function registerAccountRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      const result = await deleteUserAccount(accountDeps, id, actorOf(c), metaOf(c, deps));
+      const result = await deleteUserAccount(accountDeps, id, actorOf(c), requestMeta(c, deps));
       return c.json({ user: toUser(result.user), instances_stopped: result.instancesStopped }, 200);
     },
   );
@@ -134,7 +134,7 @@ export function registerAccountRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
         throw new ValidationError(
           'confirm must be your account’s email address exactly: nothing was erased',
         );
-      const summary = await eraseOwnAccount(accountDeps, user.userId, metaOf(c, deps));
+      const summary = await eraseOwnAccount(accountDeps, user.userId, requestMeta(c, deps));
       return c.json(
         {
           erased: true as const,

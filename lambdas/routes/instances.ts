@@ -8,11 +8,10 @@ import type {
   EventView,
   InstanceView,
   LogView,
-  RequestMeta,
   StartOutcome,
 } from '../control/instance-service.js';
 import { authenticate, userOf } from '../auth.js';
-import type { AppContext, AppDeps, AppEnv } from '../context.js';
+import { requestMeta, type AppDeps, type AppEnv } from '../context.js';
 import {
   BEARER,
   IdParam,
@@ -162,15 +161,6 @@ const toEventBody = (event: EventView) => ({
   user_agent: event.userAgent,
   created_at: iso(event.createdAt),
 });
-
-/** Who asked, for the audit columns of the events a request writes. */
-export function metaOf(c: AppContext, deps: AppDeps): RequestMeta {
-  return {
-    ip: deps.clientIp(c) ?? null,
-    userAgent: c.req.header('user-agent') ?? null,
-    requestId: c.get('requestId'),
-  };
-}
 
 /** An agent that tried and failed: 502 with its reason; the instance stays in `error`. */
 function failIfError(outcome: StartOutcome): void {
@@ -327,7 +317,7 @@ export function registerInstanceRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps):
       type: body.type,
       ...(body.duration_minutes !== undefined ? { durationMinutes: body.duration_minutes } : {}),
       ...(body.config !== undefined ? { config: body.config } : {}),
-      ...metaOf(c, deps),
+      ...requestMeta(c, deps),
     });
     failIfError(outcome);
     c.get('log').info(
@@ -359,7 +349,7 @@ export function registerInstanceRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps):
   app.openapi(withAuth(DELETE), async (c) => {
     const user = userOf(c);
     const { id } = c.req.valid('param');
-    await instances.delete(user.userId, id, metaOf(c, deps));
+    await instances.delete(user.userId, id, requestMeta(c, deps));
     c.get('log').info({ userId: user.userId, instanceId: id }, 'instance deleted');
     return c.body(null, 204);
   });
@@ -370,14 +360,18 @@ export function registerInstanceRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps):
       user.userId,
       c.req.valid('param').id,
       c.req.valid('json'),
-      metaOf(c, deps),
+      requestMeta(c, deps),
     );
     return c.json(toBody(view), 200);
   });
 
   app.openapi(withAuth(RESTORE), async (c) => {
     const user = userOf(c);
-    const outcome = await instances.restore(user.userId, c.req.valid('param').id, metaOf(c, deps));
+    const outcome = await instances.restore(
+      user.userId,
+      c.req.valid('param').id,
+      requestMeta(c, deps),
+    );
     failIfError(outcome);
     return c.json(toBody(outcome.instance), outcome.status === 'running' ? 201 : 202);
   });
@@ -387,7 +381,7 @@ export function registerInstanceRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps):
     const rotated = await instances.rotateToken(
       user.userId,
       c.req.valid('param').id,
-      metaOf(c, deps),
+      requestMeta(c, deps),
     );
     return c.json({ ...toBody(rotated.instance), access_token: rotated.accessToken }, 200);
   });

@@ -37,7 +37,8 @@ const RULES: Record<SettingKey, string> = {
   'port.range_end': 'an integer from 3001 to 65535, not below port.range_start',
   'process.max_memory_mb': 'an integer from 16 to 1048576',
   'process.max_cpu_percent': 'a number above 0 and up to 6400 (100 = one core)',
-  'users.require_verified_email': 'true or false: only users with a verified email may create instances',
+  'users.require_verified_email':
+    'true or false: only users with a verified email may create instances',
 };
 
 const subjectOf = (key: SettingKey): string => `setting:${key}`;

@@ -11,7 +11,7 @@ import { hashPassword } from '../control/passwords.js';
 import { authenticate, principalOf, requireAdmin } from '../auth.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import { sendVerification } from '../control/email-verification.js';
-import { metaOf } from './instances.js';
+import { requestMeta } from '../context.js';
 import { verificationDeps } from './verification.js';
 import {
   BEARER,
@@ -113,7 +113,7 @@ export function registerUserRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
         principal.kind === 'user'
           ? { kind: 'admin', userId: principal.userId }
           : { kind: 'bootstrap-admin' },
-        metaOf(c, deps),
+        requestMeta(c, deps),
       ).catch((error: unknown) => {
         // The user exists; a mail that could not go out is asked for again
         // with POST /v1/auth/verify/request, so creation still succeeds.

@@ -14,7 +14,7 @@ import { createRateLimiter } from '../control/rate-limit.js';
 import { authenticate, userOf } from '../auth.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import { BEARER, iso, jsonBody, jsonResponse, problems, Timestamp } from '../schemas.js';
-import { metaOf } from './instances.js';
+import { requestMeta } from '../context.js';
 
 const VerifyRequestSchema = z
   .strictObject({
@@ -90,7 +90,7 @@ export function registerVerificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
     }),
     async (c) => {
       const { token } = c.req.valid('json');
-      const { userId } = await redeemVerification(deps, token, metaOf(c, deps));
+      const { userId } = await redeemVerification(deps, token, requestMeta(c, deps));
       c.get('log').info({ userId }, 'email verified');
       return c.json({ verified: true as const, user_id: userId }, 200);
     },
@@ -126,7 +126,7 @@ export function registerVerificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
         verification,
         { id: user.userId, email: user.email, name: user.name },
         { kind: 'user', userId: user.userId },
-        metaOf(c, deps),
+        requestMeta(c, deps),
       );
       return c.json({ sent: true as const, expires_at: iso(sent.expiresAt) }, 202);
     },

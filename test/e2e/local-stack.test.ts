@@ -189,7 +189,13 @@ describe('the local stack, end to end', () => {
 
   it('runs a github instance against the (fake) GitHub API with the stored key', async () => {
     const token = await newUserToken();
-    expect((await storeGithubKey(token)).status).toBe(200);
+    const stored = await storeGithubKey(token);
+    expect(stored.status).toBe(200);
+    // The API asked the same (fake) GitHub for the token's scopes: all there.
+    expect(stored.body).toMatchObject({
+      scopes: { checked: true, granted: ['repo', 'read:user'], missing: [] },
+      warnings: [],
+    });
 
     const created = await api('POST', '/v1/instances', { token, json: { type: 'github' } });
     expect(created.status).toBe(201);

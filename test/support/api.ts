@@ -155,6 +155,8 @@ export async function startTestApi(options: StartTestApiOptions = {}): Promise<T
     LOG_LEVEL: 'info',
     // No outbox files under the working folder; tests of mail choose their own.
     MINIMCP_MAILER: 'none',
+    // No test reaches a real upstream; a scope check's test turns it on with a fake.
+    MINIMCP_SCOPE_CHECK_TIMEOUT_MS: '0',
     ...options.env,
   });
   const cipher =

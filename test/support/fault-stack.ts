@@ -133,6 +133,8 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       MINIMCP_AUTH_RATE_BURST: '100',
       // Account mail is not under test here: no outbox files under the working folder.
       MINIMCP_MAILER: 'none',
+      // No test reaches a real upstream; a scope check's test turns it on with a fake.
+      MINIMCP_SCOPE_CHECK_TIMEOUT_MS: '0',
       ...options.apiEnv,
     });
     const appPool = await createDatabasePool(options.appUrl, {

@@ -8,6 +8,7 @@ import { getTypeByName, findNodeByName } from './queries.js';
 import { registerNode, type NodeRow } from '../../core/db/nodes.js';
 import { insertUser, type UserRow } from '../../lambdas/control/db/users.js';
 import { issueToken } from '../../core/tokens.js';
+import { upsertApiKey, type ApiKeyRow } from '../../core/db/api-keys.js';
 
 export async function makeUser(
   db: CommonQueryMethods,
@@ -66,4 +67,27 @@ export async function count(db: CommonQueryMethods, table: string): Promise<numb
       z.object({ n: z.number() }),
     )`SELECT count(*)::int AS n FROM ${sql.identifier([table])}`,
   );
+}
+
+/** A stored key for tests that never decrypt it: the envelope's shape, around nothing. */
+export async function makeApiKey(
+  db: CommonQueryMethods,
+  input: { userId: string; type: string; hint?: string; expiresAt?: Date | null },
+): Promise<ApiKeyRow> {
+  const type = await getTypeByName(db, input.type);
+  return upsertApiKey(db, {
+    userId: input.userId,
+    mcpTypeId: type.id,
+    envelope: {
+      ciphertext: 'eA==',
+      iv: '00'.repeat(12),
+      authTag: '00'.repeat(16),
+      wrappedDataKey: 'eA==',
+      provider: 'local',
+      masterKeyId: 'local:test',
+      version: 1,
+    },
+    hint: input.hint ?? '…1234',
+    expiresAt: input.expiresAt ?? null,
+  });
 }

@@ -2,7 +2,7 @@
 // it: the type is active, the user's key for it is usable, the user is under
 // the per-user limit, the duration is within the type's maximum, and (when an
 // admin requires it) the user's email address is verified.
-import { findUsableApiKey } from '../../../core/db/api-keys.js';
+import { findApiKey, keyUsability } from '../../../core/db/api-keys.js';
 import { countLiveInstancesOfUser, lockUserInstances } from '../db/instance-changes.js';
 import type { McpTypeRow } from '../../../core/db/mcp-types.js';
 import { getSettings, type Settings } from '../../../core/db/settings.js';
@@ -46,18 +46,33 @@ export function checkDuration(
   return duration;
 }
 
-/** The id of the user's usable key for the type (null if it needs none); else KeyMissingError. */
+/**
+ * The id of the user's usable key for the type (null if it needs none); else
+ * KeyMissingError saying whether it is missing, disabled or expired, and what to do.
+ */
 export async function checkKey(
   tx: Transaction,
   userId: string,
   type: McpTypeRow,
 ): Promise<string | null> {
   if (!type.requires_key) return null;
-  const key = await findUsableApiKey(tx, userId, type.id);
+  const name = type.name;
+  const key = await findApiKey(tx, userId, type.id);
   if (!key)
     throw new KeyMissingError(
-      `type ${type.name} needs your API key and none is usable (missing, inactive or expired): store one with PUT /v1/keys/${type.name}`,
-      { type: type.name },
+      `type ${name} needs your API key and none is stored: store one with PUT /v1/keys/${name}`,
+      { type: name, reason: 'missing' },
+    );
+  const usability = keyUsability(key);
+  if (usability === 'expired')
+    throw new KeyMissingError(
+      `your ${name} key (${key.key_hint ?? 'no hint'}) expired at ${key.expires_at?.toISOString()}: store a new one with PUT /v1/keys/${name}`,
+      { type: name, reason: 'expired' },
+    );
+  if (usability === 'disabled')
+    throw new KeyMissingError(
+      `your ${name} key (${key.key_hint ?? 'no hint'}) is disabled: enable it with POST /v1/keys/${name}/enable, or store a new one with PUT /v1/keys/${name}`,
+      { type: name, reason: 'disabled' },
     );
   return key.id;
 }

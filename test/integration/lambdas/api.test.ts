@@ -19,6 +19,7 @@ const SETTINGS = [
   'MINIMCP_SSM_PREFIX',
   'KMS_KEY_ID',
   'MINIMCP_MAILER',
+  'MINIMCP_SCOPE_CHECK_TIMEOUT_MS',
 ];
 
 beforeAll(async () => {
@@ -126,6 +127,8 @@ describe('the Lambda handler', () => {
     process.env.LOG_LEVEL = 'silent';
     // Account mail is not under test here: no outbox files under the working folder.
     process.env.MINIMCP_MAILER = 'none';
+    // No test reaches a real upstream (GitHub's, for the scope check).
+    process.env.MINIMCP_SCOPE_CHECK_TIMEOUT_MS = '0';
     const health = await invoke(event('GET', '/v1/health'));
     expect(health.status).toBe(200);
     expect(health.body).toEqual({ status: 'ok', database: 'ok' });

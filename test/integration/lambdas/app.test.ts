@@ -125,6 +125,8 @@ describe('GET /v1/openapi.json', () => {
         'PUT /v1/keys/{type}',
         'GET /v1/keys',
         'DELETE /v1/keys/{type}',
+        'POST /v1/keys/{type}/disable',
+        'POST /v1/keys/{type}/enable',
         'GET /v1/types',
         'GET /v1/types/{name}',
         'POST /v1/types',
@@ -154,6 +156,8 @@ describe('GET /v1/openapi.json', () => {
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(doc.components.schemas).toHaveProperty('Problem');
     expect(doc.components.schemas).toHaveProperty('PutApiKey');
+    expect(doc.components.schemas).toHaveProperty('StoredApiKey');
+    expect(doc.components.schemas).toHaveProperty('ScopeCheck');
     expect(doc.paths['/v1/keys/{type}']!.put!.responses['400']).toMatchObject({
       content: { 'application/problem+json': expect.anything() },
     });

@@ -25,6 +25,7 @@ const TABLES = [
   'mcp_logs',
   'mcp_events',
   'admin_events',
+  'api_key_events',
 ];
 
 const COLUMNS: Record<string, string[]> = {
@@ -144,6 +145,17 @@ const COLUMNS: Record<string, string[]> = {
     'created_at',
     'updated_at',
   ],
+  api_key_events: [
+    'id',
+    'user_id',
+    'api_key_id',
+    'mcp_type_id',
+    'event_type',
+    'event_data',
+    'ip_address',
+    'user_agent',
+    'created_at',
+  ],
   user_api_tokens: [
     'id',
     'user_id',
@@ -225,6 +237,7 @@ describe('migrations', () => {
       '005_seed-data',
       '006_admin-events',
       '008_account-lifecycle',
+      '010_api-key-events',
     ]);
 
     const tables = await userTables();
@@ -269,10 +282,10 @@ describe('migrations', () => {
         relforcerowsecurity: boolean;
       }>(
         `SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
-         WHERE relname IN ('api_keys', 'mcp_instances', 'mcp_logs', 'mcp_events', 'user_api_tokens') ORDER BY 1`,
+         WHERE relname IN ('api_keys', 'mcp_instances', 'mcp_logs', 'mcp_events', 'user_api_tokens', 'api_key_events') ORDER BY 1`,
       )
     ).rows;
-    expect(rls).toHaveLength(5);
+    expect(rls).toHaveLength(6);
     for (const row of rls)
       expect([row.relrowsecurity, row.relforcerowsecurity]).toEqual([true, true]);
 

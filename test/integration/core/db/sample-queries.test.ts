@@ -8,7 +8,6 @@ import {
   findInstanceWithLogsByTokenHash,
   findNextFreePort,
   listActiveInstancesForUser,
-  listKeyUsage,
   listRunningProcesses,
   markExpiredInstances,
   releasePort,
@@ -107,28 +106,6 @@ describe('sample queries', () => {
     const rows = await listRunningProcesses(db.owner, nodeId);
     expect(rows.map((r) => [r.id, r.process_id])).toContainEqual([running.id, 777]);
     expect(rows.every((r) => r.status === 'running')).toBe(true);
-  });
-
-  it('reports each active key with its running instances', async () => {
-    const user = await makeUser(db.owner);
-    const keyId = await db.owner.oneFirst(sql.unsafe`
-      INSERT INTO api_keys (user_id, mcp_type_id, encrypted_key, key_hint, encryption_iv, auth_tag, wrapped_data_key, key_provider, master_key_id)
-      SELECT ${user.id}, id, 'x', '…wxyz', '00', '00', 'x', 'local', 'local:test' FROM mcp_types WHERE name = 'github'
-      RETURNING id`);
-    const instance = await makeInstance(db.owner, { userId: user.id, type: 'github' });
-    await db.owner.query(
-      sql.unsafe`UPDATE mcp_instances SET api_key_id = ${String(keyId)}, status = 'running' WHERE id = ${instance.id}`,
-    );
-    const usage = await asUser(db.app, user.id, (tx) => listKeyUsage(tx, user.id));
-    expect(usage).toEqual([
-      {
-        id: keyId,
-        key_hint: '…wxyz',
-        mcp_type: 'GitHub MCP',
-        active_instances: 1,
-        last_used: instance.created_at,
-      },
-    ]);
   });
 
   it('finds, allocates and releases a port of a node', async () => {

@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { upsertApiKey } from '../../../../core/db/api-keys.js';
+import { makeApiKey } from '../../../support/fixtures.js';
 import { insertType, type McpTypeFields } from '../../../../core/db/mcp-types.js';
-import { getTypeByName, putSetting } from '../../../support/queries.js';
+import { putSetting } from '../../../support/queries.js';
 import {
   ConflictError,
   InstanceLimitError,
@@ -46,22 +46,7 @@ beforeEach(async () => {
 });
 
 async function storeKey(userId: string, type: string, expiresAt: Date | null = null) {
-  const typeRow = await getTypeByName(h.db.owner, type);
-  return upsertApiKey(h.db.owner, {
-    userId,
-    mcpTypeId: typeRow.id,
-    envelope: {
-      ciphertext: 'eA==',
-      iv: '00'.repeat(12),
-      authTag: '00'.repeat(16),
-      wrappedDataKey: 'eA==',
-      provider: 'local',
-      masterKeyId: 'local:test',
-      version: 1,
-    },
-    hint: '…1234',
-    expiresAt,
-  });
+  return makeApiKey(h.db.owner, { userId, type, expiresAt });
 }
 
 function typeFields(overrides: Partial<McpTypeFields> = {}): McpTypeFields {
@@ -300,7 +285,7 @@ describe('the API key', () => {
     const service = h.service();
     await expect(service.create({ userId, type: 'github' })).rejects.toThrow(
       new KeyMissingError(
-        'type github needs your API key and none is usable (missing, inactive or expired): store one with PUT /v1/keys/github',
+        'type github needs your API key and none is stored: store one with PUT /v1/keys/github',
       ),
     );
 

@@ -1,11 +1,21 @@
 // API keys over real HTTP: stored envelope-encrypted under the user and type,
-// shown only as a hint, validated against the type's pattern, and invisible
-// to every other user (row-level security; 404, never 403).
+// shown only as a hint with their usage, validated against the type's pattern,
+// disabled and enabled without being deleted, audited on every change, their
+// scopes checked against a fake GitHub, and invisible to every other user
+// (row-level security; 404, never 403).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sql } from 'slonik';
+import { z } from 'zod';
 import { DecryptionError } from '../../../../core/errors.js';
 import { ApiKeyRow, findApiKeyById, envelopeFromRow } from '../../../../core/db/api-keys.js';
 import { asUser } from '../../../../lambdas/control/db/user-context.js';
+import type { ScopeCheck } from '../../../../lambdas/control/key-scopes.js';
+import {
+  startFakeUpstream,
+  type FakeReply,
+  type FakeUpstream,
+} from '../../../support/fake-upstream.js';
+import { makeInstance } from '../../../support/fixtures.js';
 import {
   expectInvisibleTo,
   expectProblem,
@@ -32,7 +42,30 @@ async function storedKey(userId: string, type: string) {
 
 const envelopeOf = envelopeFromRow;
 
-type KeyView = { type: string; hint: string; active: boolean; expires_at: string | null };
+type KeyView = {
+  type: string;
+  hint: string;
+  enabled: boolean;
+  active: boolean;
+  expires_at: string | null;
+  active_instances: number;
+  last_used: string | null;
+};
+
+const KeyEvent = z.object({
+  event_type: z.string(),
+  api_key_id: z.string(),
+  event_data: z.record(z.string(), z.unknown()),
+  ip_address: z.string().nullable(),
+  user_agent: z.string().nullable(),
+});
+
+/** The user's key audit trail, oldest first. */
+async function keyEvents(userId: string) {
+  return api.db.owner.any(sql.type(KeyEvent)`
+    SELECT event_type, api_key_id, event_data, host(ip_address) AS ip_address, user_agent
+    FROM api_key_events WHERE user_id = ${userId} ORDER BY created_at, id`);
+}
 
 describe('PUT /v1/keys/{type}', () => {
   it('stores the key envelope-encrypted under the user and type, answering with the hint only', async () => {
@@ -255,5 +288,340 @@ describe('isolation between users (row-level security)', () => {
     await expect(
       api.cipher.decrypt(envelopeOf(after), { userId: bob.id, mcpType: 'github' }),
     ).rejects.toBeInstanceOf(DecryptionError);
+  });
+});
+
+describe('the key answers: enabled, usage and the audit trail', () => {
+  it('answers a stored key as enabled and unused, and records who stored or replaced it', async () => {
+    const user = await api.createUserWithToken();
+    const first = await api.request('PUT', '/v1/keys/github', {
+      token: user.token,
+      json: { key: githubKey('aud1') },
+      headers: { 'user-agent': 'keys-test/1.0' },
+    });
+    expect(first.json<KeyView>()).toMatchObject({
+      enabled: true,
+      active: true,
+      active_instances: 0,
+      last_used: null,
+    });
+    await api.request('PUT', '/v1/keys/github', {
+      token: user.token,
+      json: { key: githubKey('aud2') },
+    });
+    const events = await keyEvents(user.id);
+    expect(events).toEqual([
+      {
+        event_type: 'stored',
+        api_key_id: expect.any(String),
+        event_data: { type: 'github', hint: '…aud1', replaced: false, expires_at: null },
+        ip_address: '127.0.0.1',
+        user_agent: 'keys-test/1.0',
+      },
+      expect.objectContaining({
+        event_type: 'stored',
+        event_data: expect.objectContaining({ hint: '…aud2', replaced: true }),
+      }),
+    ]);
+    expect(JSON.stringify(events)).not.toContain(githubKey('aud1'));
+  });
+
+  it('lists each key with its running instances and its last use (the schema document’s key-usage query)', async () => {
+    const user = await api.createUserWithToken();
+    await api.request('PUT', '/v1/keys/github', {
+      token: user.token,
+      json: { key: githubKey('used') },
+    });
+    const keyId = (await storedKey(user.id, 'github'))!.id;
+    const running = await makeInstance(api.db.owner, { userId: user.id, type: 'github' });
+    const expired = await makeInstance(api.db.owner, { userId: user.id, type: 'github' });
+    await api.db.owner.query(sql.unsafe`
+      UPDATE mcp_instances SET api_key_id = ${keyId},
+        status = CASE WHEN id = ${running.id} THEN 'running' ELSE 'expired' END
+      WHERE id IN (${running.id}, ${expired.id})`);
+    const response = await api.request('GET', '/v1/keys', { token: user.token });
+    expect(response.json<{ keys: KeyView[] }>().keys).toEqual([
+      expect.objectContaining({
+        type: 'github',
+        active_instances: 1,
+        last_used: expired.created_at.toISOString(),
+      }),
+    ]);
+  });
+
+  it('keeps the trail of a deleted key, with its hint only', async () => {
+    const user = await api.createUserWithToken();
+    await api.request('PUT', '/v1/keys/github', {
+      token: user.token,
+      json: { key: githubKey('del1') },
+    });
+    const keyId = (await storedKey(user.id, 'github'))!.id;
+    await api.request('DELETE', '/v1/keys/github', { token: user.token });
+    expect(
+      (await keyEvents(user.id)).map((e) => [e.event_type, e.api_key_id, e.event_data]),
+    ).toEqual([
+      ['stored', keyId, expect.objectContaining({ hint: '…del1' })],
+      ['deleted', keyId, { type: 'github', hint: '…del1' }],
+    ]);
+  });
+});
+
+describe('POST /v1/keys/{type}/disable and /enable', () => {
+  const disable = (token: string, type = 'github') =>
+    api.request('POST', `/v1/keys/${type}/disable`, { token });
+  const enable = (token: string, type = 'github') =>
+    api.request('POST', `/v1/keys/${type}/enable`, { token });
+
+  it('disables the key without deleting it, and enables it again; an event per change, none for a repeat', async () => {
+    const user = await api.createUserWithToken();
+    const key = githubKey('tog1');
+    await api.request('PUT', '/v1/keys/github', { token: user.token, json: { key } });
+    const before = (await storedKey(user.id, 'github'))!;
+
+    const off = await disable(user.token);
+    expect(off.status).toBe(200);
+    expect(off.json<KeyView>()).toMatchObject({ type: 'github', enabled: false, active: false });
+    const row = (await storedKey(user.id, 'github'))!;
+    expect(row.is_active).toBe(false);
+    expect(row.encrypted_key).toBe(before.encrypted_key);
+    expect((await disable(user.token)).json<KeyView>().enabled).toBe(false);
+
+    const on = await enable(user.token);
+    expect(on.status).toBe(200);
+    expect(on.json<KeyView>()).toMatchObject({ enabled: true, active: true });
+    expect(await api.cipher.decrypt(envelopeOf(row), { userId: user.id, mcpType: 'github' })).toBe(
+      key,
+    );
+    expect((await keyEvents(user.id)).map((e) => [e.event_type, e.event_data])).toEqual([
+      ['stored', expect.anything()],
+      ['disabled', { type: 'github', hint: '…tog1' }],
+      ['enabled', { type: 'github', hint: '…tog1' }],
+    ]);
+  });
+
+  it('refuses an instance of a disabled key with a problem that says so and how to enable it', async () => {
+    const user = await api.createUserWithToken();
+    await api.request('PUT', '/v1/keys/github', {
+      token: user.token,
+      json: { key: githubKey('off1') },
+    });
+    await disable(user.token);
+    const created = await api.request('POST', '/v1/instances', {
+      token: user.token,
+      json: { type: 'github' },
+    });
+    expectProblem(created, 409, 'key-missing');
+    expect(created.json<{ detail: string }>().detail).toBe(
+      'your github key (…off1) is disabled: enable it with POST /v1/keys/github/enable, or store a new one with PUT /v1/keys/github',
+    );
+  });
+
+  it('refuses an instance of an expired key with a problem that says when it expired', async () => {
+    const user = await api.createUserWithToken();
+    await api.request('PUT', '/v1/keys/github', {
+      token: user.token,
+      json: { key: githubKey('exp1') },
+    });
+    await api.db.owner.query(sql.unsafe`
+      UPDATE api_keys SET expires_at = '2026-01-02T03:04:05Z' WHERE user_id = ${user.id}`);
+    const created = await api.request('POST', '/v1/instances', {
+      token: user.token,
+      json: { type: 'github' },
+    });
+    expectProblem(created, 409, 'key-missing');
+    expect(created.json<{ detail: string }>().detail).toBe(
+      'your github key (…exp1) expired at 2026-01-02T03:04:05.000Z: store a new one with PUT /v1/keys/github',
+    );
+    // Enabling does not bring back an expired key.
+    expect((await enable(user.token)).json<KeyView>()).toMatchObject({
+      enabled: true,
+      active: false,
+    });
+  });
+
+  it('answers 404 for no key, an unknown type, or another user’s key; 401 without a token', async () => {
+    const alice = await api.createUserWithToken();
+    const bob = await api.createUserWithToken();
+    await api.request('PUT', '/v1/keys/github', {
+      token: alice.token,
+      json: { key: githubKey('AL1C') },
+    });
+    await expectInvisibleTo(api, bob.token, [
+      { method: 'POST', path: '/v1/keys/github/disable' },
+      { method: 'POST', path: '/v1/keys/github/enable' },
+      { method: 'POST', path: '/v1/keys/slack/disable' },
+    ]);
+    expect((await storedKey(alice.id, 'github'))!.is_active).toBe(true);
+    expect(await keyEvents(bob.id)).toEqual([]);
+    expectProblem(await api.request('POST', '/v1/keys/github/disable'), 401, 'unauthenticated');
+  });
+});
+
+describe('the scope check on PUT (against a fake GitHub)', () => {
+  let github: FakeUpstream;
+  let checking: TestApi;
+
+  beforeAll(async () => {
+    github = await startFakeUpstream();
+    checking = await startTestApi({
+      db: api.db,
+      env: {
+        MINIMCP_SCOPE_CHECK_TIMEOUT_MS: '500',
+        MINIMCP_UPSTREAM_OVERRIDES: JSON.stringify({ github: `${github.url}/api/v3/` }),
+      },
+    });
+  });
+  afterAll(async () => {
+    await checking?.close();
+    await github?.close();
+  });
+
+  type Stored = KeyView & { scopes: Omit<ScopeCheck, 'warnings'>; warnings: string[] };
+
+  /** Stores `key` as a new user, GitHub answering GET /user with `reply`. */
+  async function store(key: string, reply: FakeReply) {
+    const user = await checking.createUserWithToken();
+    github.expect(
+      {
+        method: 'GET',
+        path: '/api/v3/user',
+        headers: { authorization: `Bearer ${key}`, 'user-agent': 'minimcp' },
+      },
+      reply,
+    );
+    const started = Date.now();
+    const response = await checking.request('PUT', '/v1/keys/github', {
+      token: user.token,
+      json: { key },
+    });
+    const elapsed = Date.now() - started;
+    github.verify();
+    expect(response.status).toBe(200);
+    expect(response.text).not.toContain(key);
+    // Stored whatever GitHub said.
+    expect(await storedKey(user.id, 'github')).not.toBeNull();
+    return { body: response.json<Stored>(), elapsed };
+  }
+
+  const user = { login: 'octocat' };
+
+  it('reads a classic token’s scopes from X-OAuth-Scopes: all there, no warning', async () => {
+    const { body } = await store(githubKey('all1'), {
+      json: user,
+      headers: { 'x-oauth-scopes': 'repo, read:user, gist' },
+    });
+    expect(body.scopes).toEqual({
+      checked: true,
+      required: ['repo', 'read:user'],
+      granted: ['repo', 'read:user', 'gist'],
+      missing: [],
+      reason: null,
+    });
+    expect(body.warnings).toEqual([]);
+  });
+
+  it('counts a scope implied by a broader one (user covers read:user)', async () => {
+    const { body } = await store(githubKey('imp1'), {
+      json: user,
+      headers: { 'x-oauth-scopes': 'repo, user' },
+    });
+    expect(body.scopes.missing).toEqual([]);
+  });
+
+  it('warns about each missing scope and still stores the key', async () => {
+    const { body } = await store(githubKey('mis1'), {
+      json: user,
+      headers: { 'x-oauth-scopes': 'public_repo' },
+    });
+    expect(body.scopes).toMatchObject({ checked: true, missing: ['repo', 'read:user'] });
+    expect(body.warnings).toHaveLength(2);
+    expect(body.warnings[0]).toContain('the token lacks the GitHub scope "repo"');
+    expect(body.warnings[0]).toContain('(it has: public_repo)');
+  });
+
+  it('says a fine-grained token reports no scopes (no header), without a warning', async () => {
+    const { body } = await store(`github_pat_${'F'.repeat(30)}`, { json: user });
+    expect(body.scopes).toMatchObject({ checked: false, granted: null, missing: [] });
+    expect(body.scopes.reason).toContain('fine-grained');
+    expect(body.warnings).toEqual([]);
+  });
+
+  it('warns when GitHub refuses the token (401)', async () => {
+    const { body } = await store(githubKey('bad1'), {
+      status: 401,
+      json: { message: 'Bad credentials' },
+    });
+    expect(body.scopes.checked).toBe(false);
+    expect(body.warnings).toEqual([expect.stringContaining('GitHub refused this token (HTTP 401')]);
+  });
+
+  it('gives up after the timeout with a warning, and stores the key', async () => {
+    const { body, elapsed } = await store(githubKey('slow'), { hang: true });
+    expect(body.scopes.checked).toBe(false);
+    expect(body.warnings).toEqual([expect.stringContaining('did not answer within 500 ms')]);
+    expect(elapsed).toBeLessThan(3_000);
+  });
+
+  it('warns when GitHub cannot be reached at all', async () => {
+    const closed = await startFakeUpstream();
+    await closed.close();
+    const unreachable = await startTestApi({
+      db: api.db,
+      env: {
+        MINIMCP_SCOPE_CHECK_TIMEOUT_MS: '500',
+        MINIMCP_UPSTREAM_OVERRIDES: JSON.stringify({ github: closed.url }),
+      },
+    });
+    try {
+      const owner = await unreachable.createUserWithToken();
+      const key = githubKey('gone');
+      const response = await unreachable.request('PUT', '/v1/keys/github', {
+        token: owner.token,
+        json: { key },
+      });
+      expect(response.status).toBe(200);
+      expect(response.json<Stored>().warnings).toEqual([
+        expect.stringContaining('could not be reached'),
+      ]);
+      expect(await storedKey(owner.id, 'github')).not.toBeNull();
+      expect(unreachable.logs.join('\n')).not.toContain(key);
+    } finally {
+      await unreachable.close();
+    }
+  });
+
+  it('says why types whose upstream cannot tell are not checked, asking no one', async () => {
+    const owner = await checking.createUserWithToken();
+    const asked = github.requests.length;
+    const figma = await checking.request('PUT', '/v1/keys/figma', {
+      token: owner.token,
+      json: { key: 'figd_abcdefghijklmnop' },
+    });
+    expect(figma.json<Stored>().scopes).toEqual({
+      checked: false,
+      required: ['file_content:read', 'file_comments:write'],
+      granted: null,
+      missing: [],
+      reason: "not checked: Figma's API does not report the scopes of a personal access token",
+    });
+    const gmail = await checking.request('PUT', '/v1/keys/gmail', {
+      token: owner.token,
+      json: { key: 'ya29.an-access-token' },
+    });
+    expect(gmail.json<Stored>().scopes.reason).toMatch(/^not checked: a gmail key may be/);
+    expect(gmail.json<Stored>().warnings).toEqual([]);
+    github.verify();
+    expect(github.requests).toHaveLength(asked);
+  });
+
+  it('does not ask when the operator turned the check off (MINIMCP_SCOPE_CHECK_TIMEOUT_MS=0)', async () => {
+    const owner = await api.createUserWithToken();
+    const response = await api.request('PUT', '/v1/keys/github', {
+      token: owner.token,
+      json: { key: githubKey('off0') },
+    });
+    expect(response.json<Stored>().scopes.reason).toBe(
+      'not checked: the operator turned the scope check off',
+    );
   });
 });
