@@ -14,6 +14,7 @@ import { countPorts } from '../core/db/ports.js';
 import { createDatabasePool, type DatabasePool } from '../core/db/pool.js';
 import { setNodeStatus, type NodeRow } from '../core/db/nodes.js';
 import type { Logger } from '../core/logger.js';
+import { createTeardown, type Teardown } from './teardown.js';
 import type { TlsMaterial } from '../core/tls.js';
 import { startAgentGrpcServer, type AgentGrpcServer } from './node/grpc-server.js';
 import { startHeartbeat } from './node/heartbeat.js';
@@ -35,6 +36,7 @@ import { isPoolable, resolveCommand } from './child/server-command.js';
 import { startUsageSampler, type UsageSampler } from './node/usage.js';
 import type { RuntimeDeps } from './instance/instance-runtime.js';
 import { createWarmPool, type WarmPool, type WarmPoolEntry } from './child/warm-pool.js';
+import { createAgentMetrics, startMetricsListener, type AgentMetrics } from './node/metrics.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -59,6 +61,7 @@ async function startWarmPool(
     users?: ChildUsers;
     logger: Logger;
     fillWhen: Promise<unknown>;
+    metrics: AgentMetrics;
   },
 ): Promise<WarmPool | undefined> {
   if (Object.values(sizes).every((size) => size === 0)) return undefined;
@@ -84,6 +87,7 @@ async function startWarmPool(
     stdioRoot: options.stdioRoot,
     ...(options.users ? { users: options.users } : {}),
     fillWhen: options.fillWhen,
+    metrics: options.metrics.warmPool,
     onDiagnostic: (message, context) => options.logger.warn(context, message),
   });
 }
@@ -95,6 +99,8 @@ export interface RunningAgent {
   readonly pool: DatabasePool;
   /** Pre-spawned children of built-in types; undefined when MINIMCP_WARM_POOL pools none. */
   readonly warmPool: WarmPool | undefined;
+  /** host:port of the Prometheus listener (GET /metrics); undefined when MINIMCP_METRICS_LISTEN is off. */
+  readonly metricsAddress: string | undefined;
   /** Resolves when the agent stopped on its own (its node lease was lost). */
   readonly lost: Promise<void>;
   close(): Promise<void>;
@@ -118,31 +124,7 @@ interface AgentPlace {
   /** Child records, stdio FIFOs, spool, sessions and instance folders of this node. */
   readonly stateDir: string;
   readonly log: Logger;
-}
-
-/**
- * What a started agent must undo, in reverse order of setup. A step that
- * fails is logged with its name and the rest still run.
- */
-interface Teardown {
-  add(step: string, undo: () => Promise<void> | void): void;
-  run(): Promise<void>;
-}
-
-function createTeardown(log: Logger): Teardown {
-  const steps: Array<{ step: string; undo: () => Promise<void> | void }> = [];
-  return {
-    add: (step, undo) => void steps.push({ step, undo }),
-    async run() {
-      for (const { step, undo } of steps.splice(0).reverse()) {
-        try {
-          await undo();
-        } catch (error) {
-          log.warn({ err: String(error), step }, 'agent stop step failed');
-        }
-      }
-    },
-  };
+  readonly metrics: AgentMetrics;
 }
 
 /** The node lease first (one agent per node name), then the pool. */
@@ -159,6 +141,7 @@ async function openDatabase(
   teardown.add('release the node lease', () => lease.release());
   const pool = await createDatabasePool(config.DATABASE_URL, {
     maximumPoolSize: config.MINIMCP_DB_POOL_SIZE,
+    onError: place.metrics.databaseError,
   });
   teardown.add('close the database pool', () => pool.end());
   return { lease, pool };
@@ -241,6 +224,7 @@ async function prepareChildren(
     ...(users ? { users } : {}),
     logger: log,
     fillWhen: firstPass,
+    metrics: place.metrics,
   });
   // Added before the reconciler's: unwound after it, once no instance can take a child.
   options.teardown.add('close the warm pool', () => warmPool?.close());
@@ -278,6 +262,7 @@ function runtimeDeps(
     maxRestarts: config.MINIMCP_MAX_RESTARTS,
     logger: place.log,
     recordAccess: config.MINIMCP_ACCESS_LOG,
+    metrics: place.metrics.instances,
   };
 }
 
@@ -293,6 +278,7 @@ function startReconciler(
     nodeId: deps.nodeId,
     intervalMs: config.MINIMCP_RECONCILE_SECONDS * 1000,
     logger: place.log,
+    metrics: place.metrics.reconciler,
     // Once every desired instance had its chance to claim its survivor, the rest go.
     onPassDone: () => {
       if (survivors.size === 0) return;
@@ -308,6 +294,7 @@ function startReconciler(
     },
     deps,
   });
+  place.metrics.observeInstances(() => reconciler.list());
   return reconciler;
 }
 
@@ -322,6 +309,7 @@ function startUsage(
     ...parts,
     intervalMs: config.MINIMCP_USAGE_SECONDS * 1000,
     onError: (error) => place.log.warn({ err: String(error) }, 'usage sample not written'),
+    metrics: place.metrics.usage,
   });
   teardown.add('write the last usage sample', async () => {
     usage.stop();
@@ -377,6 +365,7 @@ function agentPlace(config: AgentConfig, logger: Logger): AgentPlace {
     dataDir,
     stateDir: path.join(dataDir, `agent-${nodeName}`),
     log: logger.child({ node: nodeName }),
+    metrics: createAgentMetrics(),
   };
 }
 
@@ -387,6 +376,13 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const startedAt = Date.now();
   const teardown = createTeardown(log);
   try {
+    const metricsAt = config.MINIMCP_METRICS_LISTEN;
+    const metricsListener = metricsAt
+      ? await startMetricsListener(place.metrics.registry, metricsAt, (error) =>
+          log.warn({ err: String(error) }, 'metrics not served'),
+        )
+      : undefined;
+    if (metricsListener) teardown.add('close the metrics listener', () => metricsListener.close());
     const { lease, pool } = await openDatabase(config, place, teardown);
     // Children a previous agent left (it was killed or crashed): those that
     // can be re-attached wait for their instances; every other one is killed.
@@ -405,6 +401,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       pool,
       spoolDir: path.join(stateDir, 'log-spool'),
       onDiagnostic: (message, context) => log.warn(context ?? {}, message),
+      metrics: place.metrics.logShipper,
     });
     teardown.add('flush and close the log shipper', () => shipper.close());
 
@@ -433,6 +430,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       startedAt,
       databaseReachable: () => shipper.stats().databaseReachable,
       defaultReadyTimeoutMs: config.MINIMCP_START_READY_TIMEOUT_MS,
+      metrics: place.metrics.grpc,
       logger: log,
     });
     teardown.add('close the gRPC server', () => grpcServer.close());
@@ -444,6 +442,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     log.info(
       {
         grpc: grpcAdvertise,
+        metrics: metricsListener?.address ?? 'off',
         ports: `${range.start}-${range.end}`,
         instances: reconciler.list().length,
       },
@@ -456,6 +455,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       reconciler,
       pool,
       warmPool,
+      metricsAddress: metricsListener?.address,
       lost,
       close,
     };

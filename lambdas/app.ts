@@ -16,6 +16,7 @@ import { registerNodeRoutes } from './routes/nodes.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerTypeRoutes } from './routes/types.js';
 import { registerUserRoutes } from './routes/users.js';
+import { recordRequests } from './request-metrics.js';
 
 export type { AppDeps, AppEnv } from './context.js';
 export type App = OpenAPIHono<AppEnv>;
@@ -157,6 +158,9 @@ export function createApp(deps: AppDeps): App {
     }
     return problemResponse(problem, requestId);
   };
+
+  // First: it sees every answer as sent, problems included.
+  if (deps.requestMetrics) app.use('*', recordRequests(deps.requestMetrics));
 
   app.use('*', async (c, next) => {
     const requestId = requestIdOf(c);

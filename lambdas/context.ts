@@ -9,6 +9,7 @@ import type { AgentResolver } from './control/agent-registry.js';
 import type { InstanceService } from './control/instance-service.js';
 import type { Logger } from '../core/logger.js';
 import type { RateLimiter } from './control/rate-limit.js';
+import type { RequestMetrics } from './request-metrics.js';
 
 /** Who is calling: a user by API token, or the bootstrap admin token (no user behind it). */
 export type Principal =
@@ -49,4 +50,6 @@ export interface AppDeps {
   instances: InstanceService;
   /** Limits POST /v1/auth/token; built from config when absent (an override, no route depends on it). */
   authRateLimiter?: RateLimiter;
+  /** Each answered request is recorded here when set (no route depends on it). */
+  requestMetrics?: RequestMetrics;
 }

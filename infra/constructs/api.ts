@@ -12,6 +12,7 @@ import type { Config } from './config.js';
 import type { Keys } from './keys.js';
 import type { Network } from './network.js';
 import { NodeFunction } from './node-function.js';
+import { metricsNamespace } from './maintenance.js';
 
 export interface ApiProps {
   network: Network;
@@ -45,10 +46,13 @@ export class Api extends Construct {
   readonly httpApi: apigw.HttpApi;
   readonly stage: apigw.HttpStage;
   readonly accessLogs: logs.LogGroup;
+  /** Where the handler's request metrics go (embedded metric format, lambdas/request-metrics-emf.ts). */
+  readonly metricsNamespace: string;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
     const { network, config, keys } = props;
+    this.metricsNamespace = metricsNamespace(Stack.of(this).stackName);
 
     this.handler = new NodeFunction(this, 'Handler', {
       entry: 'lambdas/api.ts',
@@ -60,7 +64,10 @@ export class Api extends Construct {
       // API Gateway gives an integration 30 s at most.
       timeout: Duration.seconds(29),
       memorySize: 1024,
-      environment: { MINIMCP_SSM_PREFIX: config.prefix },
+      environment: {
+        MINIMCP_SSM_PREFIX: config.prefix,
+        POWERTOOLS_METRICS_NAMESPACE: this.metricsNamespace,
+      },
     });
     config.grantRead(this.handler.function);
     keys.grantGenerateDataKey(this.handler.function);

@@ -81,6 +81,7 @@ describe('the local stack, end to end', () => {
         MINIMCP_PG_PORT: String(await findFreePort()),
         MINIMCP_API_PORT: '0',
         MINIMCP_GRPC_LISTEN: `127.0.0.1:${await findFreePort()}`,
+        MINIMCP_METRICS_LISTEN: '127.0.0.1:0',
         MINIMCP_PORT_RANGE: `${range.start}-${range.end}`,
         MINIMCP_UPSTREAM_OVERRIDES: JSON.stringify({ github: github.url }),
         MINIMCP_RECONCILE_SECONDS: '1',

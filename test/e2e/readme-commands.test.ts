@@ -51,6 +51,7 @@ describe("the README's commands", () => {
         MINIMCP_PG_PORT: String(await findFreePort()),
         MINIMCP_API_PORT: '0',
         MINIMCP_GRPC_LISTEN: `127.0.0.1:${await findFreePort()}`,
+        MINIMCP_METRICS_LISTEN: '127.0.0.1:0',
         MINIMCP_PORT_RANGE: `${range.start}-${range.end}`,
       },
       logger: createLogger({ level: 'warn', name: 'readme' }),
