@@ -101,6 +101,8 @@ export interface RunningAgent {
   readonly warmPool: WarmPool | undefined;
   /** host:port of the Prometheus listener (GET /metrics); undefined when MINIMCP_METRICS_LISTEN is off. */
   readonly metricsAddress: string | undefined;
+  /** What /metrics serves, also when it is off (tests read histograms from it). */
+  readonly metricsRegistry: AgentMetrics['registry'];
   /** Resolves when the agent stopped on its own (its node lease was lost). */
   readonly lost: Promise<void>;
   close(): Promise<void>;
@@ -456,6 +458,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       pool,
       warmPool,
       metricsAddress: metricsListener?.address,
+      metricsRegistry: place.metrics.registry,
       lost,
       close,
     };

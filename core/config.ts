@@ -276,9 +276,9 @@ const warmPoolSizes = z.string().transform((value, ctx) => {
   return sizes;
 });
 
-/** Where a listener binds: host (IPv6 in brackets) and port; `off`: no listener (undefined). */
+/** Where a listener binds: host (IPv6 in brackets) and port; `off`: no listener (null, which a default would not replace). */
 const listenAddress = z.string().transform((value, ctx) => {
-  if (value.trim() === 'off') return undefined;
+  if (value.trim() === 'off') return null;
   const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(value.trim());
   const port = Number(match?.[3]);
   if (!match || port > 65535) {

@@ -71,12 +71,18 @@ export function outcomeLabel(record: Pick<AccessRecord, 'status' | 'rpcErrorCode
   return record.rpcErrorCode === undefined ? 'ok' : 'rpc_error';
 }
 
+/** A PostgreSQL error code (SQLSTATE): the server refused the statement. */
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
 /** What of a failed pool call is the database's: unreachable, or a statement it refused. */
 export function databaseErrorKind(error: unknown): 'unavailable' | 'query' | undefined {
   if (isDatabaseUnavailable(error)) return 'unavailable';
-  // A row not found is an answer; anything that is not slonik's is the caller's own error.
-  if (error instanceof SlonikError && !(error instanceof RowNotFoundError)) return 'query';
-  return undefined;
+  // A row not found is an answer, not an error of the database.
+  if (error instanceof RowNotFoundError) return undefined;
+  if (error instanceof SlonikError) return 'query';
+  const code = (error as { code?: unknown } | null)?.code;
+  // Anything else is the caller's own error (thrown inside a transaction).
+  return typeof code === 'string' && SQLSTATE.test(code) ? 'query' : undefined;
 }
 
 /** Everything the agent's parts count, and the registry it lands in. */

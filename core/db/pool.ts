@@ -89,7 +89,8 @@ function observeRejections(pool: DatabasePool, onError: (error: unknown) => void
       return (...args: unknown[]): unknown => {
         const result: unknown = value.apply(target, args);
         // A branch of its own: the caller's promise rejects exactly as before.
-        if (result instanceof Promise) result.catch(onError);
+        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function')
+          (result as PromiseLike<unknown>).then(undefined, onError);
         return result;
       };
     },

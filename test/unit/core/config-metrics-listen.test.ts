@@ -20,7 +20,7 @@ describe('MINIMCP_METRICS_LISTEN', () => {
   });
 
   it('turns the listener off with off', () => {
-    expect(parse('off')).toBeUndefined();
+    expect(parse('off')).toBeNull();
   });
 
   it.each(['9464', '127.0.0.1', '127.0.0.1:70000', '::1:9464', 'on'])(

@@ -12,7 +12,7 @@ import { createTestDatabase, type TestDatabase } from '../../../support/database
 import { makeUser } from '../../../support/fixtures.js';
 import { createInstanceRow } from '../../../support/instances.js';
 import { connectMcpClient } from '../../../support/mcp-client.js';
-import { moved, sampleValue, scrape } from '../../../support/prometheus.js';
+import { histogramCount, moved, sampleValue, scrape } from '../../../support/prometheus.js';
 import { waitFor } from '../../../support/wait.js';
 
 describe('agent metrics', () => {
@@ -49,7 +49,12 @@ describe('agent metrics', () => {
   });
 
   it('counts a create and its MCP calls by type, method and outcome, never by instance', async () => {
+    const registry = harness.agent.metricsRegistry;
     const before = await scrape(metricsUrl);
+    const callsBefore = await histogramCount(registry, 'minimcp_mcp_request_duration_seconds', {
+      type: 'demo',
+      method: 'tools/call',
+    });
     const instance = await createInstanceRow(db.owner, { userId });
     const started = await harness.client.startInstance({ instanceId: instance.id });
     expect(started.instance).toMatchObject({ status: 'running' });
@@ -72,7 +77,9 @@ describe('agent metrics', () => {
     const calls = { type: 'demo', method: 'tools/call' };
     expect(moved(before, after, 'minimcp_mcp_requests_total', { ...calls, outcome: 'ok' })).toBe(3);
     expect(moved(before, after, 'minimcp_mcp_requests_total', calls)).toBe(3);
-    expect(moved(before, after, 'minimcp_mcp_request_duration_seconds', calls)).toBe(3);
+    expect(
+      (await histogramCount(registry, 'minimcp_mcp_request_duration_seconds', calls)) - callsBefore,
+    ).toBe(3);
     expect(
       moved(before, after, 'minimcp_mcp_requests_total', { type: 'demo', method: 'initialize' }),
     ).toBe(1);
@@ -93,13 +100,16 @@ describe('agent metrics', () => {
   });
 
   it('counts log lines shipped and reconcile passes as the agent works', async () => {
+    const registry = harness.agent.metricsRegistry;
+    const passes = () =>
+      histogramCount(registry, 'minimcp_reconcile_duration_seconds', { outcome: 'ok' });
     const before = await scrape(metricsUrl);
+    const passesBefore = await passes();
     await createInstanceRow(db.owner, { userId });
     await waitFor('log lines shipped and a reconcile pass', async () => {
       const now = await scrape(metricsUrl);
       return (
-        moved(before, now, 'minimcp_log_lines_shipped_total') > 0 &&
-        moved(before, now, 'minimcp_reconcile_duration_seconds', { outcome: 'ok' }) > 0
+        moved(before, now, 'minimcp_log_lines_shipped_total') > 0 && (await passes()) > passesBefore
       );
     });
     const after = await scrape(metricsUrl);

@@ -35,6 +35,9 @@ describe('metric labels', () => {
     );
     expect(databaseErrorKind(new ConnectionError('down'))).toBe('unavailable');
     expect(databaseErrorKind(new StatementTimeoutError(new Error('too slow')))).toBe('query');
+    expect(databaseErrorKind(Object.assign(new Error('no such table'), { code: '42P01' }))).toBe(
+      'query',
+    );
     expect(databaseErrorKind(new Error('the caller’s own'))).toBeUndefined();
   });
 });
