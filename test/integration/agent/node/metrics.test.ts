@@ -12,6 +12,7 @@ import { createTestDatabase, type TestDatabase } from '../../../support/database
 import { makeUser } from '../../../support/fixtures.js';
 import { createInstanceRow } from '../../../support/instances.js';
 import { connectMcpClient } from '../../../support/mcp-client.js';
+import { postMcp } from '../../../support/mcp-http.js';
 import { histogramCount, moved, sampleValue, scrape } from '../../../support/prometheus.js';
 import { waitFor } from '../../../support/wait.js';
 
@@ -62,15 +63,11 @@ describe('agent metrics', () => {
     for (let i = 0; i < 3; i++)
       await client.callTool({ name: 'echo', arguments: { text: `call ${i}` } });
     await client.close();
-    const refused = await fetch(instance.url, {
-      method: 'POST',
-      headers: {
-        Authorization: 'Bearer mcp_wrong',
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
-    });
+    const refused = await postMcp(
+      instance.url,
+      { jsonrpc: '2.0', id: 1, method: 'ping' },
+      { Authorization: 'Bearer mcp_wrong' },
+    );
     expect(refused.status).toBe(401);
 
     const after = await scrape(metricsUrl);
