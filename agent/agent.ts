@@ -14,7 +14,6 @@ import { countPorts } from '../core/db/ports.js';
 import { createDatabasePool, type DatabasePool } from '../core/db/pool.js';
 import { setNodeStatus, type NodeRow } from '../core/db/nodes.js';
 import type { Logger } from '../core/logger.js';
-import { createTeardown, type Teardown } from './teardown.js';
 import type { TlsMaterial } from '../core/tls.js';
 import { startAgentGrpcServer, type AgentGrpcServer } from './node/grpc-server.js';
 import { startHeartbeat } from './node/heartbeat.js';
@@ -37,6 +36,7 @@ import { startUsageSampler, type UsageSampler } from './node/usage.js';
 import type { RuntimeDeps } from './instance/instance-runtime.js';
 import { createWarmPool, type WarmPool, type WarmPoolEntry } from './child/warm-pool.js';
 import { createAgentMetrics, startMetricsListener, type AgentMetrics } from './node/metrics.js';
+import { createTeardown, type Teardown } from './teardown.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -378,6 +378,8 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const startedAt = Date.now();
   const teardown = createTeardown(log);
   try {
+    const { lease, pool } = await openDatabase(config, place, teardown);
+    // After the lease: a second agent of this node is refused for that, not for the port.
     const metricsAt = config.MINIMCP_METRICS_LISTEN;
     const metricsListener = metricsAt
       ? await startMetricsListener(place.metrics.registry, metricsAt, (error) =>
@@ -385,7 +387,6 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         )
       : undefined;
     if (metricsListener) teardown.add('close the metrics listener', () => metricsListener.close());
-    const { lease, pool } = await openDatabase(config, place, teardown);
     // Children a previous agent left (it was killed or crashed): those that
     // can be re-attached wait for their instances; every other one is killed.
     const swept = await sweepChildren(stateDir, { keep: isReattachable });
