@@ -35,6 +35,8 @@ import { isPoolable, resolveCommand } from './child/server-command.js';
 import { startUsageSampler, usageOptions, type UsageSampler } from './node/usage.js';
 import type { RuntimeDeps } from './instance/instance-runtime.js';
 import { createWarmPool, type WarmPool, type WarmPoolEntry } from './child/warm-pool.js';
+import { createAgentMetrics, startMetricsListener, type AgentMetrics } from './node/metrics.js';
+import { createTeardown, type Teardown } from './teardown.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -59,6 +61,7 @@ async function startWarmPool(
     users?: ChildUsers;
     logger: Logger;
     fillWhen: Promise<unknown>;
+    metrics: AgentMetrics;
   },
 ): Promise<WarmPool | undefined> {
   if (Object.values(sizes).every((size) => size === 0)) return undefined;
@@ -84,6 +87,7 @@ async function startWarmPool(
     stdioRoot: options.stdioRoot,
     ...(options.users ? { users: options.users } : {}),
     fillWhen: options.fillWhen,
+    metrics: options.metrics.warmPool,
     onDiagnostic: (message, context) => options.logger.warn(context, message),
   });
 }
@@ -95,6 +99,10 @@ export interface RunningAgent {
   readonly pool: DatabasePool;
   /** Pre-spawned children of built-in types; undefined when MINIMCP_WARM_POOL pools none. */
   readonly warmPool: WarmPool | undefined;
+  /** host:port of the Prometheus listener (GET /metrics); undefined when MINIMCP_METRICS_LISTEN is off. */
+  readonly metricsAddress: string | undefined;
+  /** What /metrics serves, also when it is off (tests read histograms from it). */
+  readonly metricsRegistry: AgentMetrics['registry'];
   /** Resolves when the agent stopped on its own (its node lease was lost). */
   readonly lost: Promise<void>;
   close(): Promise<void>;
@@ -118,31 +126,7 @@ interface AgentPlace {
   /** Child records, stdio FIFOs, spool, sessions and instance folders of this node. */
   readonly stateDir: string;
   readonly log: Logger;
-}
-
-/**
- * What a started agent must undo, in reverse order of setup. A step that
- * fails is logged with its name and the rest still run.
- */
-interface Teardown {
-  add(step: string, undo: () => Promise<void> | void): void;
-  run(): Promise<void>;
-}
-
-function createTeardown(log: Logger): Teardown {
-  const steps: Array<{ step: string; undo: () => Promise<void> | void }> = [];
-  return {
-    add: (step, undo) => void steps.push({ step, undo }),
-    async run() {
-      for (const { step, undo } of steps.splice(0).reverse()) {
-        try {
-          await undo();
-        } catch (error) {
-          log.warn({ err: String(error), step }, 'agent stop step failed');
-        }
-      }
-    },
-  };
+  readonly metrics: AgentMetrics;
 }
 
 /** The node lease first (one agent per node name), then the pool. */
@@ -159,6 +143,7 @@ async function openDatabase(
   teardown.add('release the node lease', () => lease.release());
   const pool = await createDatabasePool(config.DATABASE_URL, {
     maximumPoolSize: config.MINIMCP_DB_POOL_SIZE,
+    onError: place.metrics.databaseError,
   });
   teardown.add('close the database pool', () => pool.end());
   return { lease, pool };
@@ -241,6 +226,7 @@ async function prepareChildren(
     ...(users ? { users } : {}),
     logger: log,
     fillWhen: firstPass,
+    metrics: place.metrics,
   });
   // Added before the reconciler's: unwound after it, once no instance can take a child.
   options.teardown.add('close the warm pool', () => warmPool?.close());
@@ -278,6 +264,7 @@ function runtimeDeps(
     maxRestarts: config.MINIMCP_MAX_RESTARTS,
     logger: place.log,
     recordAccess: config.MINIMCP_ACCESS_LOG,
+    metrics: place.metrics.instances,
   };
 }
 
@@ -293,6 +280,7 @@ function startReconciler(
     nodeId: deps.nodeId,
     intervalMs: config.MINIMCP_RECONCILE_SECONDS * 1000,
     logger: place.log,
+    metrics: place.metrics.reconciler,
     // Once every desired instance had its chance to claim its survivor, the rest go.
     onPassDone: () => {
       if (survivors.size === 0) return;
@@ -308,6 +296,7 @@ function startReconciler(
     },
     deps,
   });
+  place.metrics.observeInstances(() => reconciler.list());
   return reconciler;
 }
 
@@ -324,6 +313,7 @@ function startUsage(
     onError: (error) => place.log.warn({ err: String(error) }, 'usage sample not written'),
     onUnhealthy: (targets) =>
       place.log.warn({ instances: targets.map((t) => t.instanceId) }, 'health probe failed'),
+    metrics: place.metrics.usage,
   });
   teardown.add('write the last usage sample', async () => {
     usage.stop();
@@ -379,6 +369,7 @@ function agentPlace(config: AgentConfig, logger: Logger): AgentPlace {
     dataDir,
     stateDir: path.join(dataDir, `agent-${nodeName}`),
     log: logger.child({ node: nodeName }),
+    metrics: createAgentMetrics(),
   };
 }
 
@@ -390,6 +381,14 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const teardown = createTeardown(log);
   try {
     const { lease, pool } = await openDatabase(config, place, teardown);
+    // After the lease: a second agent of this node is refused for that, not for the port.
+    const metricsAt = config.MINIMCP_METRICS_LISTEN;
+    const metricsListener = metricsAt
+      ? await startMetricsListener(place.metrics.registry, metricsAt, (error) =>
+          log.warn({ err: String(error) }, 'metrics not served'),
+        )
+      : undefined;
+    if (metricsListener) teardown.add('close the metrics listener', () => metricsListener.close());
     // Children a previous agent left (it was killed or crashed): those that
     // can be re-attached wait for their instances; every other one is killed.
     const swept = await sweepChildren(stateDir, { keep: isReattachable });
@@ -407,6 +406,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       pool,
       spoolDir: path.join(stateDir, 'log-spool'),
       onDiagnostic: (message, context) => log.warn(context ?? {}, message),
+      metrics: place.metrics.logShipper,
     });
     teardown.add('flush and close the log shipper', () => shipper.close());
 
@@ -435,6 +435,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       startedAt,
       databaseReachable: () => shipper.stats().databaseReachable,
       defaultReadyTimeoutMs: config.MINIMCP_START_READY_TIMEOUT_MS,
+      metrics: place.metrics.grpc,
       logger: log,
     });
     teardown.add('close the gRPC server', () => grpcServer.close());
@@ -445,6 +446,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     log.info(
       {
         grpc: grpcAdvertise,
+        metrics: metricsListener?.address ?? 'off',
         ports: `${node.port_range_start}-${node.port_range_end}`,
         instances: reconciler.list().length,
       },
@@ -457,6 +459,8 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       reconciler,
       pool,
       warmPool,
+      metricsAddress: metricsListener?.address,
+      metricsRegistry: place.metrics.registry,
       lost,
       close,
     };

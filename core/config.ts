@@ -309,6 +309,18 @@ const warmPoolSizes = z.string().transform((value, ctx) => {
   return sizes;
 });
 
+/** Where a listener binds: host (IPv6 in brackets) and port; `off`: no listener (null, which a default would not replace). */
+const listenAddress = z.string().transform((value, ctx) => {
+  if (value.trim() === 'off') return null;
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(value.trim());
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: 'must be HOST:PORT (e.g. 127.0.0.1:9464) or off' });
+    return z.NEVER;
+  }
+  return { host: match[1] ?? match[2]!, port };
+});
+
 /** Settings of the host agent (agent/). */
 export const agentConfig = z.object({
   MINIMCP_NODE_NAME: z
@@ -420,6 +432,9 @@ export const agentConfig = z.object({
     .describe(
       'Pre-spawned children per built-in type, TYPE:COUNT,... (0 disables); each idle one holds ~50 MB RSS.',
     ),
+  MINIMCP_METRICS_LISTEN: listenAddress
+    .default({ host: '127.0.0.1', port: 9464 })
+    .describe('HOST:PORT of the Prometheus metrics listener (path /metrics); off disables it.'),
 });
 
 export const AgentConfigSchema = coreConfig.extend(agentConfig.shape);

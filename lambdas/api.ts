@@ -1,6 +1,7 @@
 // The API's Lambda entry point (API Gateway HTTP API, payload v2). Config
 // (env + SSM), the pool and the app are built at the first invocation and
-// kept for the container's life: the one module-level cache we allow.
+// kept for the container's life: the one module-level cache we allow. Each
+// invocation's request metrics are flushed as CloudWatch EMF when it ends.
 import '../core/polyfills.js';
 import {
   getConnInfo,
@@ -14,6 +15,7 @@ import { createLogger } from '../core/logger.js';
 import { createApp, errorForLog } from './app.js';
 import { problemResponse, toProblem } from './problem.js';
 import { createRuntime } from './runtime.js';
+import { createEmfRequestMetrics } from './request-metrics-emf.js';
 
 type LambdaHandler = (
   event: LambdaEvent,
@@ -24,10 +26,20 @@ let ready: Promise<LambdaHandler> | undefined;
 
 async function build(): Promise<LambdaHandler> {
   const config = await loadConfig(ApiConfigSchema, process.env);
+  const requestMetrics = createEmfRequestMetrics();
   const runtime = await createRuntime(config, {
     clientIp: (c) => getConnInfo(c).remote.address,
+    requestMetrics,
   });
-  return handle(createApp(runtime.deps)) as LambdaHandler;
+  const app = handle(createApp(runtime.deps)) as LambdaHandler;
+  return async (event, context) => {
+    try {
+      return await app(event, context);
+    } finally {
+      // Per invocation: a frozen container would hold its metrics until the next one.
+      requestMetrics.flush();
+    }
+  };
 }
 
 /** Answers in Lambda's shape when the app itself could not be built. */

@@ -19,6 +19,7 @@ import { registerTypeRoutes } from './routes/types.js';
 import { registerUserRoutes } from './routes/users.js';
 import { registerAccountRoutes } from './routes/accounts.js';
 import { registerVerificationRoutes } from './routes/verification.js';
+import { recordRequests } from './request-metrics.js';
 
 export type { AppDeps, AppEnv } from './context.js';
 export type App = OpenAPIHono<AppEnv>;
@@ -163,6 +164,9 @@ export function createApp(deps: AppDeps): App {
     }
     return problemResponse(problem, requestId);
   };
+
+  // First: it sees every answer as sent, problems included.
+  if (deps.requestMetrics) app.use('*', recordRequests(deps.requestMetrics));
 
   app.use('*', async (c, next) => {
     const requestId = requestIdOf(c);

@@ -10,6 +10,7 @@ import type { InstanceService, RequestMeta } from './control/instance-service.js
 import type { Logger } from '../core/logger.js';
 import type { Mailer } from './control/mailer.js';
 import type { RateLimiter } from './control/rate-limit.js';
+import type { RequestMetrics } from './request-metrics.js';
 
 /** Who is calling: a user by API token, or the bootstrap admin token (no user behind it). */
 export type Principal =
@@ -52,6 +53,8 @@ export interface AppDeps {
   authRateLimiter?: RateLimiter;
   /** Account mail; built from config (MINIMCP_MAILER) when absent. */
   mailer?: Mailer;
+  /** Each answered request is recorded here when set (no route depends on it). */
+  requestMetrics?: RequestMetrics;
 }
 
 /** Who asked, for the audit trail of the change the request makes. */

@@ -1,6 +1,7 @@
 // Serves the API app on a local port (`npm run api`; the local stack and the
-// tests use startApiServer). Requests node rejects before the app sees them
-// (oversized headers, unknown methods) still get problem+json.
+// tests use startApiServer), with its Prometheus metrics at GET /metrics.
+// Requests node rejects before the app sees them (oversized headers, unknown
+// methods) still get problem+json.
 import '../core/polyfills.js';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -14,6 +15,11 @@ import { createApp, type App } from './app.js';
 import type { AppContext } from './context.js';
 import { HttpProblem, PROBLEM_CONTENT_TYPE, toProblem } from './problem.js';
 import { createRuntime } from './runtime.js';
+import type { Registry } from 'prom-client';
+import {
+  createPrometheusRequestMetrics,
+  withMetricsEndpoint,
+} from './request-metrics-prometheus.js';
 
 export interface ApiServer {
   readonly url: string;
@@ -43,9 +49,10 @@ function clientErrorResponse(error: NodeJS.ErrnoException): string {
 
 export async function startApiServer(
   app: App,
-  options: { host: string; port: number },
+  options: { host: string; port: number; metrics?: Registry },
 ): Promise<ApiServer> {
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const fetch = options.metrics ? withMetricsEndpoint(app.fetch, options.metrics) : app.fetch;
+  const server = createAdaptorServer({ fetch }) as Server;
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     // A socket already written to or gone cannot take an answer.
     if (socket.writable && !socket.writableEnded && error.code !== 'ECONNRESET') {
@@ -77,10 +84,12 @@ export async function startApiServer(
 async function main(): Promise<void> {
   const config = await loadConfig(ApiConfigSchema, process.env);
   const logger = createLogger({ level: config.LOG_LEVEL });
-  const runtime = await createRuntime(config, { clientIp: nodeClientIp, logger });
+  const requestMetrics = createPrometheusRequestMetrics();
+  const runtime = await createRuntime(config, { clientIp: nodeClientIp, logger, requestMetrics });
   const server = await startApiServer(createApp(runtime.deps), {
     host: config.MINIMCP_API_HOST,
     port: config.MINIMCP_API_PORT,
+    metrics: requestMetrics.registry,
   });
   logger.info({ url: server.url }, 'api listening');
   let stopping = false;

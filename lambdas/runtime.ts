@@ -14,6 +14,7 @@ import { createDatabasePool } from '../core/db/pool.js';
 import { createInstanceService, type InstanceServiceConfig } from './control/instance-service.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import type { AppDeps } from './context.js';
+import type { RequestMetrics } from './request-metrics.js';
 
 /** An EnvelopeCipher whose provider is built at the first call (and retried if that failed). */
 export function lazyCipher(make: () => Promise<EnvelopeCipher>): EnvelopeCipher {
@@ -47,7 +48,7 @@ export interface Runtime {
 
 export async function createRuntime(
   config: ApiConfig,
-  options: { clientIp: AppDeps['clientIp']; logger?: Logger },
+  options: { clientIp: AppDeps['clientIp']; logger?: Logger; requestMetrics?: RequestMetrics },
 ): Promise<Runtime> {
   const logger = options.logger ?? createLogger({ level: config.LOG_LEVEL });
   const pool = await createDatabasePool(config.DATABASE_URL, {
@@ -81,6 +82,7 @@ export async function createRuntime(
       clientIp: options.clientIp,
       instances,
       agents: agents.forNode,
+      ...(options.requestMetrics ? { requestMetrics: options.requestMetrics } : {}),
     },
     agents: agents.forNode,
     close: async () => {

@@ -45,7 +45,13 @@ export interface WarmPoolOptions {
    * back should not wait for CPU behind children nobody asked for yet.
    */
   fillWhen?: Promise<unknown>;
+  metrics?: WarmPoolMetrics;
   onDiagnostic?(message: string, context: Record<string, unknown>): void;
+}
+
+/** Counts each take of a pooled type: served by an idle child (hit) or not (miss). */
+export interface WarmPoolMetrics {
+  take(type: string, hit: boolean): void;
 }
 
 export interface WarmPoolStats {
@@ -275,12 +281,14 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       );
       if (idle === undefined) {
         misses += 1;
+        options.metrics?.take(type, false);
         schedule(slot);
         return undefined;
       }
       slot.idle = slot.idle.filter((candidate) => candidate !== idle);
       idle.release();
       hits += 1;
+      options.metrics?.take(type, true);
       slot.failures = 0;
       schedule(slot);
       const binding = idle.child.stdio[BINDING_FD] as Writable;

@@ -69,6 +69,7 @@ export function createInstanceSupervisor(
 }
 
 function onSupervisorEvent(ctx: RuntimeContext, event: SupervisorEvent): void {
+  ctx.deps.metrics?.childEvent(ctx.spec.type_name, event);
   const described = describeEvent(event);
   if (described) emit(ctx, described.level, 'system', described.message);
   if (event.type === 'ready') {

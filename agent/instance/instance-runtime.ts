@@ -8,10 +8,10 @@ import type { Logger } from '../../core/logger.js';
 import type { EnvelopeCipher } from '../../core/crypto/envelope.js';
 import type { InstanceStopReason, StartFailure } from '../../core/agent-contract.js';
 import type { RuntimeSpecRow } from '../../core/db/instances.js';
-import type { Gateway } from '../gateway/gateway.js';
+import type { AccessRecord, Gateway } from '../gateway/gateway.js';
 import type { LogShipper } from '../node/log-shipper.js';
 import type { WarmPool } from '../child/warm-pool.js';
-import type { ChildRegistry, Supervisor } from '../child/supervisor.js';
+import type { ChildRegistry, Supervisor, SupervisorEvent } from '../child/supervisor.js';
 import type { Survivors } from '../child/survivors.js';
 import type { ChildUsers } from '../child/child-users.js';
 import { armExpiry } from './expiry.js';
@@ -23,6 +23,14 @@ export type RuntimeState = 'starting' | 'running' | 'stopping' | 'stopped' | 'fa
 
 /** Why a runtime stops; decides what is written to its row. */
 export type StopReason = InstanceStopReason;
+
+/** What instances count for the node's metrics (agent/node/metrics.ts), labelled by type name only. */
+export interface InstanceMetrics {
+  /** One MCP request answered through an instance's gateway. */
+  mcpRequest(type: string, record: AccessRecord): void;
+  /** An event of an instance's child: spawns and restarts are counted. */
+  childEvent(type: string, event: SupervisorEvent): void;
+}
 
 export interface RuntimeDeps {
   nodeId: string;
@@ -56,6 +64,7 @@ export interface RuntimeDeps {
   logger: Logger;
   /** Access records go to the logs as source `access` unless disabled. */
   recordAccess: boolean;
+  metrics?: InstanceMetrics;
 }
 
 export type { StartFailure };

@@ -84,7 +84,10 @@ async function openGateway(ctx: RuntimeContext, supervisor: Supervisor): Promise
     tokenHash: ctx.spec.access_token_hash,
     upstream: supervisor,
     ...(sessionsFile ? { sessionStore: createFileSessionStore(sessionsFile) } : {}),
-    onAccess: (record) => recordAccess(ctx, record),
+    onAccess: (record) => {
+      ctx.deps.metrics?.mcpRequest(ctx.spec.type_name, record);
+      recordAccess(ctx, record);
+    },
     logger: ctx.log,
     allowedHosts: [deps.publicHost],
     ...(deps.allowedOrigins ? { allowedOrigins: deps.allowedOrigins } : {}),

@@ -17,6 +17,7 @@ import {
   createAgentServiceImplementation,
   createHealthService,
   type AgentServiceHandlers,
+  type GrpcCallMetrics,
   type HealthService,
 } from './grpc-service.js';
 import { findRuntimeSpec } from '../../core/db/instances.js';
@@ -72,6 +73,7 @@ export interface AgentGrpcServerOptions {
   startedAt: number;
   databaseReachable: () => boolean;
   defaultReadyTimeoutMs: number;
+  metrics?: GrpcCallMetrics;
   logger: Logger;
 }
 
@@ -195,6 +197,7 @@ export async function startAgentGrpcServer(
     createAgentServiceImplementation(handlers, {
       onInternalError: (error, rpc) =>
         options.logger.error({ err: String(error), rpc }, 'gRPC handler failed'),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     }),
   );
   server.addService(healthService, health.implementation);

@@ -49,9 +49,15 @@ export interface AgentServiceHandlers {
   health(request: HealthRequest, context: AgentCallContext): Promise<HealthResponseInput>;
 }
 
+/** Counts each answered call by its RPC name and status code name (`OK`, `NOT_FOUND`, …). */
+export interface GrpcCallMetrics {
+  call(method: string, code: string): void;
+}
+
 export interface AgentServiceOptions {
   /** Told about errors answered as INTERNAL (their details are not sent to the caller). */
   onInternalError?: (error: unknown, rpc: string) => void;
+  metrics?: GrpcCallMetrics;
 }
 
 /** The gRPC status an error is answered with. */
@@ -112,9 +118,12 @@ function unaryHandler(
         const request = parseMessage(spec.request, call.request, `${spec.rpc} request`);
         const answer = await handler(request as never, context);
         callback(null, parseAnswer(spec.response, answer, spec.rpc));
+        options.metrics?.call(spec.rpc, grpc.status[grpc.status.OK]);
       } catch (error) {
         reportInternal(error, spec.rpc, options);
-        callback(toStatus(error, spec.rpc));
+        const status = toStatus(error, spec.rpc);
+        callback(status);
+        options.metrics?.call(spec.rpc, grpc.status[status.code ?? grpc.status.UNKNOWN]);
       } finally {
         dispose();
       }

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { insertLogColumns, type LogColumns } from '../../core/db/logs.js';
 import { isDatabaseUnavailable, toDatabaseUnavailable } from '../../core/db/unavailable.js';
 import { append, newBlock, type Block } from './log-blocks.js';
-import { countDrop, oweDropReport, type ShipperState } from './log-shipper-state.js';
+import { countDrop, countShipped, oweDropReport, type ShipperState } from './log-shipper-state.js';
 
 /**
  * Inserts lines from..to of a block, skipping ids already stored. A data
@@ -22,11 +22,10 @@ async function insertRange(
   refused: (index: number, error: unknown) => void,
 ): Promise<void> {
   try {
-    state.shipped += await insertLogColumns(state.settings.pool, block, {
-      from,
-      to,
-      skipExisting: true,
-    });
+    countShipped(
+      state,
+      await insertLogColumns(state.settings.pool, block, { from, to, skipExisting: true }),
+    );
   } catch (error) {
     if (isDatabaseUnavailable(error)) throw toDatabaseUnavailable(error);
     if (to - from === 1) {
@@ -43,7 +42,10 @@ export async function insertBlock(state: ShipperState, block: Block): Promise<vo
   if (block.fresh) {
     block.fresh = false;
     try {
-      state.shipped += await insertLogColumns(state.settings.pool, block, { skipExisting: false });
+      countShipped(
+        state,
+        await insertLogColumns(state.settings.pool, block, { skipExisting: false }),
+      );
       return;
     } catch (error) {
       if (isDatabaseUnavailable(error)) throw toDatabaseUnavailable(error);

@@ -15,6 +15,14 @@ export interface ShipperSettings {
   readonly resumeAt: number;
   readonly baseRetryDelayMs: number;
   readonly diagnostic: (message: string, context?: Record<string, unknown>) => void;
+  readonly metrics: LogShipperMetrics | undefined;
+}
+
+/** Lines counted as they are stored, spooled to disk, or dropped (agent/node/metrics.ts). */
+export interface LogShipperMetrics {
+  shipped(lines: number): void;
+  spooled(lines: number): void;
+  dropped(lines: number): void;
 }
 
 export interface ShipperState {
@@ -83,5 +91,11 @@ export function oweDropReport(state: ShipperState, instanceId: string, lines: nu
 
 export function countDrop(state: ShipperState, instanceId: string, lines: number): void {
   state.dropped += lines;
+  state.settings.metrics?.dropped(lines);
   oweDropReport(state, instanceId, lines);
+}
+
+export function countShipped(state: ShipperState, lines: number): void {
+  state.shipped += lines;
+  state.settings.metrics?.shipped(lines);
 }

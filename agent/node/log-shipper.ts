@@ -14,8 +14,11 @@ import {
   countDrop,
   createShipperState,
   queuedLines,
+  type LogShipperMetrics,
   type ShipperState,
 } from './log-shipper-state.js';
+
+export type { LogShipperMetrics };
 import { openLogSpool } from './log-spool.js';
 import { kick, writeAll } from './log-writer.js';
 
@@ -41,6 +44,7 @@ export interface LogShipperOptions {
   retryDelayMs?: number;
   /** Agent-side diagnostics (never log line contents). */
   onDiagnostic?: (message: string, context?: Record<string, unknown>) => void;
+  metrics?: LogShipperMetrics;
 }
 
 export interface LogShipperStats {
@@ -103,6 +107,7 @@ export async function createLogShipper(options: LogShipperOptions): Promise<LogS
       resumeAt: Math.floor(maxQueuedLines / 2),
       baseRetryDelayMs: options.retryDelayMs ?? 250,
       diagnostic: options.onDiagnostic ?? (() => undefined),
+      metrics: options.metrics,
     },
     spool,
   );

@@ -14,7 +14,9 @@ async function spoolQueued(state: ShipperState): Promise<void> {
     const block = state.blocks.shift()!;
     if (block === state.open) state.open = undefined; // later pushes start a new block
     state.waitingLines -= block.ids.length;
-    if (!(await state.spool.write(block))) {
+    if (await state.spool.write(block)) {
+      state.settings.metrics?.spooled(block.ids.length);
+    } else {
       for (const instanceId of block.instanceIds) countDrop(state, instanceId, 1);
       state.settings.diagnostic('log spool full, batch dropped', { lines: block.ids.length });
     }

@@ -60,6 +60,11 @@ function stopReasonFor(row: RuntimeSpecRow | null, nodeId: string): InstanceStop
   return 'superseded';
 }
 
+/** Times each reconcile pass (agent/node/metrics.ts); `ok` false: the pass failed and the next retries. */
+export interface ReconcilerMetrics {
+  pass(seconds: number, ok: boolean): void;
+}
+
 export function createReconciler(options: {
   deps: RuntimeDeps;
   pool: DatabasePool;
@@ -69,6 +74,7 @@ export function createReconciler(options: {
   startConcurrency?: number;
   /** Called after each pass that read the desired state and acted on all of it. */
   onPassDone?: () => void;
+  metrics?: ReconcilerMetrics;
   logger: Logger;
 }): Reconciler {
   const runtimes = new Map<string, InstanceRuntime>();
@@ -120,9 +126,15 @@ export function createReconciler(options: {
   };
 
   const reconcile = (): Promise<void> => {
+    const started = performance.now();
+    const timed = (ok: boolean) => options.metrics?.pass((performance.now() - started) / 1000, ok);
     passing ??= pass()
-      .catch((error: unknown) =>
-        log.warn({ err: String(error) }, 'reconcile pass failed; next pass retries'),
+      .then(
+        () => timed(true),
+        (error: unknown) => {
+          timed(false);
+          log.warn({ err: String(error) }, 'reconcile pass failed; next pass retries');
+        },
       )
       .finally(() => {
         passing = undefined;

@@ -49,7 +49,7 @@ export interface Sample {
   cpuPercent: number;
 }
 
-export type Verdict = { ok: true } | { ok: false; reason: string };
+export type Verdict = { ok: true } | { ok: false; limit: 'memory' | 'cpu'; reason: string };
 
 /** Consecutive over-limit CPU samples before a kill: short bursts are fine. */
 export const CPU_STRIKES = 3;
@@ -62,6 +62,7 @@ export function createResourceJudge(limits: () => ResourceLimits) {
     if (sample.rssBytes > memoryBytes) {
       return {
         ok: false,
+        limit: 'memory',
         reason: `killed: memory ${Math.round(sample.rssBytes / 1024 / 1024)} MB is over the limit of ${Math.round(memoryBytes / 1024 / 1024)} MB`,
       };
     }
@@ -69,6 +70,7 @@ export function createResourceJudge(limits: () => ResourceLimits) {
     if (cpuStrikes >= CPU_STRIKES) {
       return {
         ok: false,
+        limit: 'cpu',
         reason: `killed: CPU ${Math.round(sample.cpuPercent)}% stayed over the limit of ${Math.round(cpuPercent)}% for ${CPU_STRIKES} samples`,
       };
     }

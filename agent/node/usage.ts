@@ -16,6 +16,11 @@ import { createResourceJudge, limitsFor, type Sample, type Verdict } from './res
 /** Settings are re-read this often by default (limits can change while the agent runs). */
 const SETTINGS_TTL_MS = 30_000;
 
+/** Counts children killed over a resource limit, by type name and the limit crossed. */
+export interface UsageMetrics {
+  childKilled(type: string, limit: 'memory' | 'cpu'): void;
+}
+
 export interface UsageSampler {
   /** Samples every running instance and writes the batch. */
   flush(): Promise<void>;
@@ -48,6 +53,7 @@ export function startUsageSampler(options: {
   onError?: (error: unknown) => void;
   /** Instances the health probe found with no live child or no answering port. */
   onUnhealthy?: (targets: readonly ProbeTarget[]) => void;
+  metrics?: UsageMetrics;
 }): UsageSampler {
   const lastAccessWritten = new Map<string, number>();
   const judges = new Map<string, (sample: Sample) => Verdict>();
@@ -90,7 +96,10 @@ export function startUsageSampler(options: {
           judges.set(runtime.id, judge);
         }
         const verdict = judge(sample);
-        if (!verdict.ok) void runtime.kill('RESOURCE_LIMIT', verdict.reason);
+        if (!verdict.ok) {
+          options.metrics?.childKilled(runtime.spec.type_name, verdict.limit);
+          void runtime.kill('RESOURCE_LIMIT', verdict.reason);
+        }
       }
       cpu += sample?.cpuPercent ?? 0;
       rss += sample?.rssBytes ?? 0;

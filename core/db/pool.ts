@@ -52,6 +52,49 @@ export interface PoolOptions {
   connectionTimeoutMs?: number;
   /** Milliseconds a statement may run. */
   statementTimeoutMs?: number;
+  /**
+   * Told of every rejection of a pool call (a query, a transaction, a
+   * connection), failures to connect included, which slonik's interceptors
+   * never see. The caller's own errors thrown inside a transaction arrive too:
+   * the listener tells them apart. The call still rejects as before.
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** The pool's calls that return a promise of the database's answer. */
+const OBSERVED_CALLS: ReadonlySet<string> = new Set([
+  'any',
+  'anyFirst',
+  'connect',
+  'exists',
+  'many',
+  'manyFirst',
+  'maybeOne',
+  'maybeOneFirst',
+  'one',
+  'oneFirst',
+  'query',
+  'record',
+  'stream',
+  'transaction',
+]);
+
+/** The pool, with each observed call's rejection also handed to `onError`. */
+function observeRejections(pool: DatabasePool, onError: (error: unknown) => void): DatabasePool {
+  return new Proxy(pool, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof property !== 'string' || !OBSERVED_CALLS.has(property)) return value;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]): unknown => {
+        const result: unknown = value.apply(target, args);
+        // A branch of its own: the caller's promise rejects exactly as before.
+        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function')
+          (result as PromiseLike<unknown>).then(undefined, onError);
+        return result;
+      };
+    },
+  });
 }
 
 export async function createDatabasePool(
@@ -71,5 +114,5 @@ export async function createDatabasePool(
   // ERR_UNHANDLED_ERROR instead (seen under jest's VM modules), losing the
   // typed error (a unique violation would become a 500 instead of a 409).
   pool.on('error', () => undefined);
-  return pool;
+  return options.onError ? observeRejections(pool, options.onError) : pool;
 }

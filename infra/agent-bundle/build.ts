@@ -15,6 +15,7 @@ export const HOST_FILES = [
   'install.sh',
   'minimcp-agent.service',
   'cloudwatch-agent.json',
+  'prometheus.yaml',
   'logrotate.conf',
   'child-users.conf',
   'child-users.nft',

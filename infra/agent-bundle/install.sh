@@ -9,7 +9,7 @@ BUNDLE=/opt/minimcp
 source /etc/minimcp/agent.env
 
 # Node 22 from the AL2023 repositories (namespaced: node-22, npm-22, npx-22);
-# the CloudWatch agent ships the agent's log file.
+# the CloudWatch agent ships the agent's log file and scrapes its metrics.
 dnf install -y nodejs22 nodejs22-npm amazon-cloudwatch-agent logrotate
 
 # One stable path for the unit and for children that run `node` or `npx`.
@@ -52,8 +52,15 @@ else
 fi
 install -m 0644 "$BUNDLE/logrotate.conf" /etc/logrotate.d/minimcp-agent
 
-sed "s|__LOG_GROUP__|${MINIMCP_LOG_GROUP}|" "$BUNDLE/cloudwatch-agent.json" \
-  > /opt/aws/amazon-cloudwatch-agent/etc/minimcp-agent.json
+# The CloudWatch agent ships the agent's log file, and scrapes its Prometheus
+# endpoint (MINIMCP_METRICS_LISTEN) into embedded-metric-format logs: the
+# metrics the dashboard and the alarms read.
+sed "s|__METRICS_TARGET__|${MINIMCP_METRICS_LISTEN}|" "$BUNDLE/prometheus.yaml" \
+  > /opt/aws/amazon-cloudwatch-agent/etc/minimcp-prometheus.yaml
+sed -e "s|__LOG_GROUP__|${MINIMCP_LOG_GROUP}|" \
+  -e "s|__METRICS_LOG_GROUP__|${MINIMCP_METRICS_LOG_GROUP}|" \
+  -e "s|__METRICS_NAMESPACE__|${MINIMCP_METRICS_NAMESPACE}|" \
+  "$BUNDLE/cloudwatch-agent.json" > /opt/aws/amazon-cloudwatch-agent/etc/minimcp-agent.json
 /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
   -c file:/opt/aws/amazon-cloudwatch-agent/etc/minimcp-agent.json
 

@@ -15,9 +15,13 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { buildAgentBundle } from '../agent-bundle/build.js';
+import { metricsNamespace } from './maintenance.js';
 import type { Keys } from './keys.js';
 import type { Network } from './network.js';
 import { REPO_ROOT } from './paths.js';
+
+/** The agent's Prometheus listener on each node (MINIMCP_METRICS_LISTEN's default port). */
+export const AGENT_METRICS_PORT = 9464;
 
 export interface AgentsProps {
   network: Network;
@@ -48,6 +52,10 @@ export class Agents extends Construct {
   readonly role: iam.Role;
   readonly launchTemplate: ec2.LaunchTemplate;
   readonly logGroup: logs.LogGroup;
+  /** The CloudWatch agent's embedded-metric logs of the scraped agent metrics. */
+  readonly metricsLogGroup: logs.LogGroup;
+  /** The CloudWatch namespace of the agent metrics (infra/agent-bundle/cloudwatch-agent.json). */
+  readonly metricsNamespace: string;
   readonly bundle: s3assets.Asset;
 
   constructor(scope: Construct, id: string, props: AgentsProps) {
@@ -73,6 +81,8 @@ export class Agents extends Construct {
     });
 
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention });
+    this.metricsLogGroup = new logs.LogGroup(this, 'MetricLogs', { retention: props.logRetention });
+    this.metricsNamespace = metricsNamespace(Stack.of(this).stackName);
 
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
@@ -94,8 +104,8 @@ export class Agents extends Construct {
       new iam.PolicyStatement({
         sid: 'ShipAgentLog',
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
-        // The log group's ARN attribute ends in `:*`, which covers its streams.
-        resources: [this.logGroup.logGroupArn],
+        // The log groups' ARN attributes end in `:*`, which covers their streams.
+        resources: [this.logGroup.logGroupArn, this.metricsLogGroup.logGroupArn],
       }),
     );
     Validations.of(this.role).acknowledge({
@@ -166,6 +176,10 @@ export class Agents extends Construct {
       MINIMCP_PORT_RANGE: `${props.portRangeStart}-${props.portRangeEnd}`,
       MINIMCP_ADVERTISE: props.advertisePublic ? 'public' : 'private',
       MINIMCP_LOG_GROUP: this.logGroup.logGroupName,
+      // Loopback only: the node's CloudWatch agent scrapes it (install.sh).
+      MINIMCP_METRICS_LISTEN: `127.0.0.1:${AGENT_METRICS_PORT}`,
+      MINIMCP_METRICS_LOG_GROUP: this.metricsLogGroup.logGroupName,
+      MINIMCP_METRICS_NAMESPACE: this.metricsNamespace,
       MINIMCP_TLS_GENERATION: String(props.tlsGeneration),
       NODE_EXTRA_CA_CERTS: '/etc/minimcp/rds-ca.pem',
       ...(props.childUids === undefined ? {} : { MINIMCP_CHILD_UIDS: props.childUids }),

@@ -15,6 +15,7 @@ import type { Config } from './config.js';
 import type { Keys } from './keys.js';
 import type { Network } from './network.js';
 import { NodeFunction } from './node-function.js';
+import { metricsNamespace } from './maintenance.js';
 
 export interface ApiProps {
   network: Network;
@@ -50,10 +51,13 @@ export class Api extends Construct {
   readonly httpApi: apigw.HttpApi;
   readonly stage: apigw.HttpStage;
   readonly accessLogs: logs.LogGroup;
+  /** Where the handler's request metrics go (embedded metric format, lambdas/request-metrics-emf.ts). */
+  readonly metricsNamespace: string;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
     const { network, config, keys } = props;
+    this.metricsNamespace = metricsNamespace(Stack.of(this).stackName);
 
     this.handler = new NodeFunction(this, 'Handler', {
       entry: 'lambdas/api.ts',
@@ -70,6 +74,7 @@ export class Api extends Construct {
         ...(props.mailFrom
           ? { MINIMCP_MAILER: 'ses', MINIMCP_MAIL_FROM: props.mailFrom }
           : { MINIMCP_MAILER: 'none' }),
+        POWERTOOLS_METRICS_NAMESPACE: this.metricsNamespace,
       },
     });
     config.grantRead(this.handler.function);

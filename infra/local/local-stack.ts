@@ -20,6 +20,7 @@ import { ensureLocalCertificates } from '../../core/tls.js';
 import { createApp } from '../../lambdas/app.js';
 import { nodeClientIp, startApiServer, type ApiServer } from '../../lambdas/local-server.js';
 import { createRuntime } from '../../lambdas/runtime.js';
+import { createPrometheusRequestMetrics } from '../../lambdas/request-metrics-prometheus.js';
 import { startLocalDatabase, type LocalDatabase } from './local-database.js';
 
 export interface LocalStackOptions {
@@ -114,14 +115,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       DATABASE_URL: database.appUrl,
       MINIMCP_ADMIN_TOKEN: adminToken,
     });
+    const requestMetrics = createPrometheusRequestMetrics();
     const runtime = await createRuntime(apiConfig, {
       clientIp: nodeClientIp,
       logger: logger.child({ part: 'api' }),
+      requestMetrics,
     });
     steps.push(() => runtime.close());
     const api: ApiServer = await startApiServer(createApp(runtime.deps), {
       host: apiConfig.MINIMCP_API_HOST,
       port: apiConfig.MINIMCP_API_PORT,
+      metrics: requestMetrics.registry,
     });
     steps.push(() => api.close());
 

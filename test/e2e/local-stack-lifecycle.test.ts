@@ -50,6 +50,7 @@ async function stackEnv(dataDir: string): Promise<NodeJS.ProcessEnv> {
     MINIMCP_PG_PORT: String(await findFreePort()),
     MINIMCP_API_PORT: String(await findFreePort()),
     MINIMCP_GRPC_LISTEN: `127.0.0.1:${await findFreePort()}`,
+    MINIMCP_METRICS_LISTEN: '127.0.0.1:0',
     MINIMCP_PORT_RANGE: `${range.start}-${range.end}`,
     LOG_LEVEL: 'warn',
   };

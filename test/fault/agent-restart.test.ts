@@ -61,6 +61,7 @@ describe('agent restart after SIGKILL', () => {
         MINIMCP_NODE_NAME: nodeName,
         MINIMCP_PORT_RANGE: `${portRange.start}-${portRange.end}`,
         MINIMCP_GRPC_LISTEN: `127.0.0.1:${grpcPort}`,
+        MINIMCP_METRICS_LISTEN: '127.0.0.1:0',
         MINIMCP_MASTER_KEY: masterKey,
         MINIMCP_HEARTBEAT_SECONDS: '1',
         MINIMCP_RECONCILE_SECONDS: '1',

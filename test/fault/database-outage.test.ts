@@ -21,6 +21,7 @@ import { PROBLEM_TYPE_BASE } from '../../lambdas/problem.js';
 import type { ApiResponse } from '../support/api.js';
 import { startFaultStack, type FaultStack, type FaultUser } from '../support/fault-stack.js';
 import { waitFor } from '../support/wait.js';
+import { sampleValue, scrape } from '../support/prometheus.js';
 
 const OUTAGE_MS = 1000 * Number(process.env.MINIMCP_FAULT_DB_OUTAGE_SECONDS ?? '6');
 /** Lines each tool call writes; the call's number is in every one of them. */
@@ -198,6 +199,15 @@ describe('database outage under log load', () => {
       .map((n) => ({ call: n, rows: byCall.get(`${run}-${n}`) ?? 0 }))
       .filter((c) => c.rows !== LINES_PER_CALL);
     expect(wrong).toEqual([]);
+
+    // What an operator's graphs show: the outage as database errors, lines spooled, none dropped.
+    const metrics = await scrape(`http://${stack.agent.metricsAddress}/metrics`);
+    const value = (name: string, labels?: Record<string, string>) =>
+      sampleValue(metrics, name, labels);
+    expect(value('minimcp_database_errors_total', { kind: 'unavailable' })).toBeGreaterThan(0);
+    expect(value('minimcp_log_lines_spooled_total')).toBeGreaterThan(0);
+    expect(value('minimcp_log_lines_shipped_total')).toBeGreaterThanOrEqual(expectedRows);
+    expect(value('minimcp_log_lines_dropped_total')).toBe(0);
 
     // The shipper says the same: nothing dropped, its spool replayed.
     const Stats = z.object({ stats: z.record(z.string(), z.unknown()) });

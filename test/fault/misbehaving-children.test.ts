@@ -13,6 +13,7 @@ import { startAgentHarness, type AgentHarness } from '../support/agent-harness.j
 import { createInstanceRow, type TestInstance } from '../support/instances.js';
 import { processGone, waitFor } from '../support/wait.js';
 import { connectMcpClient } from '../support/mcp-client.js';
+import { sampleValue, scrape } from '../support/prometheus.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/children/', import.meta.url));
 
@@ -96,6 +97,11 @@ describe('misbehaving children', () => {
     });
     expect(state.error_message).toMatch(/exit/i);
     expect(state.error_message).not.toContain(harness.masterKeyBase64);
+    // MINIMCP_MAX_RESTARTS=2: the first start and two restarts, on the type's label.
+    const metrics = await scrape(`http://${harness.agent.metricsAddress}/metrics`);
+    const crasher = { type: 'crasher' };
+    expect(sampleValue(metrics, 'minimcp_children_restarted_total', crasher)).toBe(2);
+    expect(sampleValue(metrics, 'minimcp_children_started_total', crasher)).toBe(3);
     await neighbourServes();
   });
 
@@ -128,6 +134,11 @@ describe('misbehaving children', () => {
       return s.status === 'error' ? s : undefined;
     });
     expect(state.error_message).toMatch(/memory \d+ MB is over the limit of 96 MB/);
+    const metrics = await scrape(`http://${harness.agent.metricsAddress}/metrics`);
+    expect(sampleValue(metrics, 'minimcp_children_killed_total', { type: 'hog' })).toBe(1);
+    expect(
+      sampleValue(metrics, 'minimcp_children_killed_total', { type: 'hog', limit: 'memory' }),
+    ).toBe(1);
     await waitFor('hog gone', () => processGone(pid));
     await neighbourServes();
   });

@@ -474,9 +474,9 @@ describe('the MiniMCP stack with the cdk.json settings', () => {
 
     it('alarms on API 5xx, Lambda errors and throttles, database CPU and connections, and missing heartbeats', () => {
       const alarms = Object.values(resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
-      const metrics = alarms.map(
-        (a) => `${String(a.Properties?.Namespace)}/${String(a.Properties?.MetricName)}`,
-      );
+      const metrics = alarms
+        .filter((a) => a.Properties?.MetricName !== undefined)
+        .map((a) => `${String(a.Properties?.Namespace)}/${String(a.Properties?.MetricName)}`);
       expect(metrics.sort()).toEqual(
         [
           'AWS/ApiGateway/5xx',
@@ -487,6 +487,11 @@ describe('the MiniMCP stack with the cdk.json settings', () => {
           'AWS/RDS/CPUUtilization',
           'AWS/RDS/DatabaseConnections',
           'MiniMCP/MiniMcp/HealthyAgentNodes',
+          'MiniMCP/MiniMcp/ApiServerErrors',
+          'MiniMCP/MiniMcp/ApiLatency',
+          'MiniMCP/MiniMcp/minimcp_mcp_request_latency_seconds',
+          'MiniMCP/MiniMcp/minimcp_log_lines_dropped_total',
+          'MiniMCP/MiniMcp/minimcp_children_restarted_total',
         ].sort(),
       );
       const topic = id(s.stack.operations.topic);

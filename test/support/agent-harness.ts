@@ -62,6 +62,8 @@ export async function startAgentHarness(options: {
     MINIMCP_NODE_NAME: options.nodeName ?? `node-${randomBytes(3).toString('hex')}`,
     MINIMCP_PORT_RANGE: `${portRange.start}-${portRange.end}`,
     MINIMCP_GRPC_LISTEN: `127.0.0.1:${grpcPort}`,
+    // Agents of parallel test files each get a free port.
+    MINIMCP_METRICS_LISTEN: '127.0.0.1:0',
     MINIMCP_HEARTBEAT_SECONDS: '1',
     MINIMCP_RECONCILE_SECONDS: '1',
     MINIMCP_USAGE_SECONDS: '1',

@@ -26,6 +26,7 @@ export function agentProcessEnv(
     MINIMCP_NODE_NAME: settings.nodeName,
     MINIMCP_PORT_RANGE: `${settings.portRange.start}-${settings.portRange.end}`,
     MINIMCP_GRPC_LISTEN: `127.0.0.1:${settings.grpcPort}`,
+    MINIMCP_METRICS_LISTEN: '127.0.0.1:0',
     MINIMCP_MASTER_KEY: settings.masterKeyBase64,
     LOG_LEVEL: 'warn',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',

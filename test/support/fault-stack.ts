@@ -105,6 +105,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       MINIMCP_NODE_NAME: nodeName,
       MINIMCP_PORT_RANGE: `${range.start}-${range.end}`,
       MINIMCP_GRPC_LISTEN: `127.0.0.1:${await findFreePort()}`,
+      MINIMCP_METRICS_LISTEN: '127.0.0.1:0',
       MINIMCP_HEARTBEAT_SECONDS: '1',
       MINIMCP_RECONCILE_SECONDS: '1',
       MINIMCP_USAGE_SECONDS: '1',

@@ -31,6 +31,7 @@ export async function startTestStack(options: {
       MINIMCP_PG_PORT: String(await findFreePort()),
       MINIMCP_API_PORT: '0',
       MINIMCP_GRPC_LISTEN: `127.0.0.1:${await findFreePort()}`,
+      MINIMCP_METRICS_LISTEN: '127.0.0.1:0',
       MINIMCP_PORT_RANGE: `${range.start}-${range.end}`,
       ...options.env,
     },

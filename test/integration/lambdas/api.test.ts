@@ -1,7 +1,7 @@
 // The Lambda entry point, invoked with API Gateway HTTP API (payload 2.0)
 // events as API Gateway sends them, against the test database.
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { LambdaEvent } from 'hono/aws-lambda';
 import { handler } from '../../../lambdas/api.js';
 import { PROBLEM_TYPE_BASE } from '../../../lambdas/problem.js';
@@ -20,11 +20,14 @@ const SETTINGS = [
   'KMS_KEY_ID',
   'MINIMCP_MAILER',
   'MINIMCP_SCOPE_CHECK_TIMEOUT_MS',
+  'POWERTOOLS_METRICS_NAMESPACE',
 ];
 
 beforeAll(async () => {
   db = await createTestDatabase();
   for (const name of SETTINGS) delete process.env[name];
+  // Read when the handler is first built, as on Lambda (infra/constructs/api.ts sets it).
+  process.env.POWERTOOLS_METRICS_NAMESPACE = 'MiniMCP/Test';
 });
 afterAll(async () => {
   for (const name of SETTINGS) {
@@ -194,6 +197,53 @@ describe('the Lambda handler', () => {
     expect(limited.status).toBe(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     expect((await attempt('198.51.100.2')).status).toBe(401);
+  });
+
+  it('writes each invocation’s request metrics as one EMF line: route template, method, status class', async () => {
+    const written: string[] = [];
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    const id = randomUUID();
+    try {
+      expect(
+        (await invoke(event('GET', `/v1/instances/${id}`, { token: adminToken }))).status,
+        // The bootstrap admin has no instances of its own.
+      ).toBe(403);
+    } finally {
+      write.mockRestore();
+    }
+    const emf = written
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.startsWith('{"_aws"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(emf).toEqual([
+      expect.objectContaining({
+        _aws: {
+          Timestamp: expect.any(Number),
+          CloudWatchMetrics: [
+            {
+              Namespace: 'MiniMCP/Test',
+              Dimensions: [['service', 'route', 'method', 'status_class'], ['service']],
+              Metrics: [
+                { Name: 'ApiRequests', Unit: 'Count' },
+                { Name: 'ApiServerErrors', Unit: 'Count' },
+                { Name: 'ApiLatency', Unit: 'Milliseconds' },
+              ],
+            },
+          ],
+        },
+        service: 'api',
+        route: '/v1/instances/:id',
+        method: 'GET',
+        status_class: '4xx',
+        ApiRequests: 1,
+        ApiServerErrors: 0,
+        ApiLatency: expect.any(Number),
+      }),
+    ]);
+    expect(JSON.stringify(emf)).not.toContain(id);
   });
 
   it('keeps config, pool and app for the container’s life once built', async () => {

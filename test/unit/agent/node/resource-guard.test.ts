@@ -45,10 +45,12 @@ describe('resource limits', () => {
       expect(judge({ rssBytes: 1, cpuPercent: 99 })).toEqual({ ok: true });
     expect(judge({ rssBytes: 1, cpuPercent: 99 })).toEqual({
       ok: false,
+      limit: 'cpu',
       reason: expect.stringMatching(/CPU 99% stayed over the limit of 50%/),
     });
     expect(judge({ rssBytes: 200 * 1024 * 1024, cpuPercent: 0 })).toEqual({
       ok: false,
+      limit: 'memory',
       reason: 'killed: memory 200 MB is over the limit of 100 MB',
     });
   });
