@@ -54,28 +54,32 @@ function banner(stack: LocalStack): string {
   return lines.join('\n');
 }
 
+const starting = startLocalStack({ env: process.env });
+
+// The stack owns the order of the stop (agent and API first, PostgreSQL last:
+// it runs in a process group of its own), whichever signal arrives, however
+// often, and also while it is still starting: Ctrl-C signals npm, this process
+// and the agent's children together.
+let stopping = false;
+const stop = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: stopping MiniMCP…`);
+  // A start that fails unwinds by itself (and says why below); one that succeeds is closed.
+  const stack = await starting.catch(() => undefined);
+  await stack?.close();
+  process.exit(0);
+};
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+  process.on(signal, () => void stop(signal));
+
 let stack: LocalStack;
 try {
-  stack = await startLocalStack({ env: process.env });
+  stack = await starting;
 } catch (error) {
   // A state the user can fix gets its message and the fix, not a stack trace.
   if (!(error instanceof LocalDataError)) throw error;
   console.error(`\nMiniMCP did not start: ${error.message}`);
   process.exit(1);
 }
-console.log(banner(stack));
-
-// The stack owns the order of the stop (agent and API first, PostgreSQL last:
-// it runs in a process group of its own), whichever signal arrives, however
-// often: Ctrl-C signals npm, this process and the agent's children together.
-let stopping = false;
-const stop = async (signal: string) => {
-  if (stopping) return;
-  stopping = true;
-  console.log(`\n${signal}: stopping MiniMCP…`);
-  await stack.close();
-  process.exit(0);
-};
-process.on('SIGINT', () => void stop('SIGINT'));
-process.on('SIGTERM', () => void stop('SIGTERM'));
-process.on('SIGHUP', () => void stop('SIGHUP'));
+if (!stopping) console.log(banner(stack));
