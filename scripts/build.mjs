@@ -3,7 +3,7 @@
 // file over its transpiled copy. tsc does the type checking (`npm run typecheck`);
 // esbuild only strips types and bundles, well under a second or two in all.
 import { build } from 'esbuild';
-import { readdir, cp } from 'node:fs/promises';
+import { readdir, cp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleServers } from './bundle-servers.mjs';
 
@@ -34,11 +34,14 @@ await build({
   logLevel: 'warning',
 });
 await bundleServers(path.join(root, 'dist', 'mcp-servers'));
-// Assets that the compiled code reads beside itself.
-for (const asset of ['proto', 'migrations'])
+// Assets that the compiled code reads beside itself, copied afresh: a renamed or
+// removed migration must not linger in dist/ (the runner applies every file there).
+for (const asset of ['proto', 'migrations']) {
+  await rm(path.join(root, 'dist', asset), { recursive: true, force: true });
   await cp(path.join(root, asset), path.join(root, 'dist', asset), { recursive: true }).catch(
     (error) => {
       if (error.code !== 'ENOENT') throw error;
     },
   );
+}
 console.log(`built ${entryPoints.length} files into dist/`);

@@ -125,6 +125,9 @@ describe('deploy-time steps', () => {
         '003_partition-maintenance',
         '004_row-level-security',
         '005_seed-data',
+        '006_admin-events',
+        '007_account-lifecycle',
+        '008_api-key-events',
       ]);
       const databaseUrl = await parameter(`${prefix}/DATABASE_URL`);
       expect(databaseUrl).toMatch(/^postgres:\/\/minimcp_app:/);
@@ -198,7 +201,7 @@ describe('deploy-time steps', () => {
         const { rows } = await owner.query<{ n: string }>(
           'SELECT count(*)::text AS n FROM pgmigrations',
         );
-        expect(rows[0]?.n).toBe('5');
+        expect(rows[0]?.n).toBe('8');
       } finally {
         await owner.end();
       }

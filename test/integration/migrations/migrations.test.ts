@@ -236,8 +236,8 @@ describe('migrations', () => {
       '004_row-level-security',
       '005_seed-data',
       '006_admin-events',
-      '008_account-lifecycle',
-      '010_api-key-events',
+      '007_account-lifecycle',
+      '008_api-key-events',
     ]);
 
     const tables = await userTables();
