@@ -100,7 +100,7 @@ export async function updateInstanceRuntime(
     // stats.pid follows at once (the usage sampler writes it only on its next tick):
     // a restart or restore never shows the previous process's pid.
     sets.push(
-      sql.fragment`process_id = ${change.processId}, stats = jsonb_set(COALESCE(stats, '{}'::jsonb), '{pid}', to_jsonb(${change.processId}::int))`,
+      sql.fragment`process_id = ${change.processId}, stats = COALESCE(stats, '{}'::jsonb) || jsonb_build_object('pid', ${change.processId}::int)`,
     );
   if (change.errorMessage !== undefined)
     sets.push(sql.fragment`error_message = ${change.errorMessage}`);

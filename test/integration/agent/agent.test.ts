@@ -273,6 +273,23 @@ describe('host agent', () => {
       return row.process_id !== null && row.process_id !== started.instance.pid ? row : undefined;
     });
     expect(restarted.pid).toBe(restarted.process_id);
+
+    // A stop clears the pid and keeps the rest of stats (jsonb_set would have nulled them all).
+    await db.owner.query(sql.unsafe`
+      UPDATE mcp_instances SET stats = stats || '{"kept": 1}'::jsonb, deleted_at = now() WHERE id = ${instance.id}`);
+    await harness.client.stopInstance({ instanceId: instance.id, reason: 'STOP_REASON_DELETED' });
+    const stopped = await waitFor('the stop recorded', async () => {
+      const row = await db.owner.one(
+        sql.type(
+          z.object({
+            process_id: z.number().nullable(),
+            stats: z.record(z.string(), z.unknown()).nullable(),
+          }),
+        )`SELECT process_id, stats FROM mcp_instances WHERE id = ${instance.id}`,
+      );
+      return row.process_id === null ? row : undefined;
+    });
+    expect(stopped.stats).toMatchObject({ kept: 1, pid: null });
   });
 
   it('refuses a second agent with the same node name', async () => {
