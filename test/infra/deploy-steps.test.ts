@@ -22,6 +22,7 @@ import {
 } from '../../infra/constructs/mutual-tls-handler.js';
 import { createDeployStep, type DeployStepResult } from '../../lambdas/migrate.js';
 import { createEmptyDatabase } from '../support/database.js';
+import { MIGRATION_NAMES } from '../support/migrations.js';
 import { MOTO_CLIENT_CONFIG, startMoto, type MotoServer } from '../support/moto.js';
 import {
   AGENT_ROLE_PASSWORD,
@@ -119,16 +120,7 @@ describe('deploy-time steps', () => {
       const result = await step({ RequestType: 'Create', ResourceProperties: properties });
 
       expect(result.PhysicalResourceId).toBe(`minimcp-database-step:${prefix}`);
-      expect(result.Data.AppliedMigrations.split(',')).toEqual([
-        '001_initial-schema',
-        '002_indexes',
-        '003_partition-maintenance',
-        '004_row-level-security',
-        '005_seed-data',
-        '006_admin-events',
-        '007_account-lifecycle',
-        '008_api-key-events',
-      ]);
+      expect(result.Data.AppliedMigrations.split(',')).toEqual(MIGRATION_NAMES);
       const databaseUrl = await parameter(`${prefix}/DATABASE_URL`);
       expect(databaseUrl).toMatch(/^postgres:\/\/minimcp_app:/);
       const client = new pg.Client({ connectionString: databaseUrl });
@@ -201,7 +193,7 @@ describe('deploy-time steps', () => {
         const { rows } = await owner.query<{ n: string }>(
           'SELECT count(*)::text AS n FROM pgmigrations',
         );
-        expect(rows[0]?.n).toBe('8');
+        expect(rows[0]?.n).toBe(String(MIGRATION_NAMES.length));
       } finally {
         await owner.end();
       }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { REPO_ROOT } from '../../../infra/constructs/paths.js';
 import { migrate } from '../../../lambdas/control/db/migrate.js';
+import { MIGRATION_NAMES } from '../../support/migrations.js';
 import { createEmptyDatabase } from '../../support/database.js';
 
 /** Every migration file: up and down each run all of them. */
@@ -229,16 +230,7 @@ describe('migrations', () => {
 
   it('applies every migration to an empty database and builds the whole schema', async () => {
     const applied = await migrate({ databaseUrl: db.url, direction: 'up' });
-    expect(applied.map((m) => m.name)).toEqual([
-      '001_initial-schema',
-      '002_indexes',
-      '003_partition-maintenance',
-      '004_row-level-security',
-      '005_seed-data',
-      '006_admin-events',
-      '007_account-lifecycle',
-      '008_api-key-events',
-    ]);
+    expect(applied.map((m) => m.name)).toEqual(MIGRATION_NAMES);
 
     const tables = await userTables();
     for (const table of TABLES) expect(tables).toContain(table);
