@@ -1,10 +1,11 @@
 // The health probe of this node's running instances, on the usage tick: a
-// runtime is healthy when its child is alive (its pid takes signal 0) and its
+// runtime is healthy when its child is alive (in /proc, not a zombie) and its
 // port accepts a TCP connection. The healthy ones get
 // port_allocations.last_health_check, in one statement per pass.
 import net from 'node:net';
 import type { DatabasePool } from 'slonik';
 import { recordHealthChecks } from '../../core/db/ports.js';
+import { isRunning } from '../child/proc.js';
 
 export interface ProbeTarget {
   instanceId: string;
@@ -21,16 +22,6 @@ export function probeHost(bindHost: string): string {
   if (bindHost === '0.0.0.0') return '127.0.0.1';
   if (bindHost === '::' || bindHost === '[::]') return '::1';
   return bindHost;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, under another user (MINIMCP_CHILD_UIDS); ESRCH: gone.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function portAnswers(host: string, port: number, timeoutMs: number): Promise<boolean> {
@@ -51,7 +42,7 @@ export async function isHealthy(
   target: ProbeTarget,
   timeoutMs = CONNECT_TIMEOUT_MS,
 ): Promise<boolean> {
-  if (target.pid === undefined || !processAlive(target.pid)) return false;
+  if (target.pid === undefined || !isRunning(target.pid)) return false;
   return portAnswers(host, target.port, timeoutMs);
 }
 
